@@ -22,3 +22,12 @@ pub mod shm_safe;
 pub mod sync;
 
 pub use shm_safe::ShmSafe;
+
+pub mod alloc;
+pub mod cleanup;
+pub mod notify;
+pub mod platform;
+pub mod region;
+pub mod registry;
+pub mod ring;
+pub mod topic;

@@ -1,0 +1,1 @@
+//! Offset-based allocators (owner: memory layer). Filled in by its work.

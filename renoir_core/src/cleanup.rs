@@ -1,0 +1,1 @@
+//! Dead-owner detection and reclamation across regions and the registry.

@@ -1,0 +1,1 @@
+//! Cross-process wakeups: futex events and the per-process doorbell.

@@ -1,0 +1,1 @@
+//! Syscall layer: shm, memfd, mmap, fallocate, futex, process identity.

@@ -1,0 +1,1 @@
+//! Named shared-memory regions with validated headers.

@@ -1,0 +1,1 @@
+//! Per-domain daemonless registry: processes, nodes, endpoints (the graph).

@@ -1,0 +1,1 @@
+//! Topics: publishers, subscribers, QoS; the publish and take paths.
