@@ -1,0 +1,1 @@
+//! rosidl type support <-> CDR (XCDR1 LE). Filled in by its work.

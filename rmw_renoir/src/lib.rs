@@ -1,0 +1,1 @@
+//! The rmw C ABI. Filled in by its work.
