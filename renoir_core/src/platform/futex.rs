@@ -1,0 +1,1 @@
+//! Non-private futex wait/wake on words in shared memory.
