@@ -30,4 +30,5 @@ pub mod platform;
 pub mod region;
 pub mod registry;
 pub mod ring;
+pub mod schema;
 pub mod topic;

@@ -1,0 +1,1 @@
+//! Message schemas: model, compatibility, migration, registry.
