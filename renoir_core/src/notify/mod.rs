@@ -33,6 +33,7 @@
 //!   (it differs from `s`, taken at W1 before the bump or else the condition
 //!   check would already have seen the notifier's data) and the waiter does
 //!   not sleep.
+//!
 //! Either way the waiter cannot sleep through a notification. The loom model
 //! in `tests/loom_notify.rs` checks exactly this (a lost wakeup is a loom
 //! deadlock because the modelled futex waits without timeout).
@@ -47,6 +48,12 @@
 //! later `notify` then pays one `FUTEX_WAKE` syscall (slower, still correct).
 //! A garbage `waiters` value has the same effect. A garbage `seq` is at worst
 //! one spurious wakeup. Nothing here can panic on shared data.
+
+// Atomics here come only from `crate::sync` (the loom-swappable facade).
+// clippy's `disallowed-types` resolves that re-export to its std definition
+// and would flag every use; `ring::tests::no_direct_std_atomics` enforces
+// the rule for these files instead.
+#![allow(clippy::disallowed_types)]
 
 use crate::platform::futex;
 use crate::sync::atomic::{AtomicU32, Ordering};

@@ -21,6 +21,12 @@
 //! notify protocols above this module are model-checked unchanged: a lost
 //! wakeup shows up as a loom deadlock.
 
+// Atomics here come only from `crate::sync` (the loom-swappable facade).
+// clippy's `disallowed-types` resolves that re-export to its std definition
+// and would flag every use; `ring::tests::no_direct_std_atomics` enforces
+// the rule for these files instead.
+#![allow(clippy::disallowed_types)]
+
 use crate::sync::atomic::AtomicU32;
 use std::time::Duration;
 
