@@ -1,0 +1,633 @@
+//! Walking a message's memory (C or C++ representation) as described by a
+//! [`MessageLayout`], to compute its CDR size, serialize it, or fill it from
+//! CDR. All raw memory access of the CDR engine lives here.
+
+use std::ffi::{c_char, c_void};
+use std::mem::size_of;
+
+use super::bindings::c;
+use crate::cdr::{align_up, copy_from_le, copy_to_le, Reader, Writer};
+use crate::error::{DeserializeError, SerializeError};
+use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
+
+/// Fast-CDR does not align before an array/sequence of zero primitives.
+const ALIGN_EMPTY_ARRAYS: bool = false;
+
+/// The common layout of every `rosidl_runtime_c__*__Sequence`.
+#[repr(C)]
+struct RawSeq {
+    data: *mut u8,
+    size: usize,
+    capacity: usize,
+}
+const _: () = assert!(size_of::<RawSeq>() == size_of::<c::rosidl_runtime_c__float__Sequence>());
+const _: () = assert!(size_of::<RawSeq>() == size_of::<c::rosidl_runtime_c__String__Sequence>());
+
+const C_STRING_SIZE: usize = size_of::<c::rosidl_runtime_c__String>();
+const C_U16STRING_SIZE: usize = size_of::<c::rosidl_runtime_c__U16String>();
+
+extern "C" {
+    fn renoir_cxx_string_size(s: *const c_void) -> usize;
+    fn renoir_cxx_string_data(s: *const c_void) -> *const c_char;
+    fn renoir_cxx_string_assign(s: *mut c_void, data: *const c_char, n: usize) -> bool;
+    fn renoir_cxx_u16string_size(s: *const c_void) -> usize;
+    fn renoir_cxx_u16string_data(s: *const c_void) -> *const u16;
+    fn renoir_cxx_u16string_assign(s: *mut c_void, data: *const u16, n: usize) -> bool;
+}
+
+/// Bytes one primitive occupies in memory.
+const fn mem_size(p: Primitive) -> usize {
+    match p {
+        // `long double` is 16 bytes on the supported 64-bit targets.
+        Primitive::LongDouble => 16,
+        _ => p.size(),
+    }
+}
+
+/// Memory stride of one element of `ty` in a C array / sequence, if fixed.
+fn c_stride(ty: &FieldType) -> usize {
+    match ty {
+        FieldType::Primitive(p) => mem_size(*p),
+        FieldType::String { .. } => C_STRING_SIZE,
+        FieldType::WString { .. } => C_U16STRING_SIZE,
+        FieldType::Message(m) => m.size_of,
+    }
+}
+
+/// Where the elements of an array or sequence field live.
+enum Elems {
+    /// `len` elements at `ptr`, `stride` bytes apart.
+    Contig { ptr: *mut u8, len: usize, stride: usize },
+    /// Only reachable through the introspection accessors of the member at `member`.
+    Indirect { member: *mut c_void, len: usize },
+}
+
+impl Elems {
+    fn len(&self) -> usize {
+        match self {
+            Elems::Contig { len, .. } | Elems::Indirect { len, .. } => *len,
+        }
+    }
+}
+
+/// Elements of an array/sequence field whose memory starts at `p`.
+///
+/// # Safety
+/// `p` points to the field (inside a valid message of `flavor`).
+unsafe fn elems(flavor: Flavor, f: &Field, p: *mut u8, write: bool) -> Result<Elems, &'static str> {
+    let is_prim = matches!(f.ty, FieldType::Primitive(_));
+    let is_bool = matches!(f.ty, FieldType::Primitive(Primitive::Bool));
+    match (flavor, f.arity) {
+        (_, Arity::Single) => Err("not an array"),
+        (Flavor::C, Arity::Array(n)) => Ok(Elems::Contig { ptr: p, len: n, stride: c_stride(&f.ty) }),
+        (Flavor::C, Arity::Sequence { .. }) => {
+            // SAFETY: a C sequence field is a rosidl_runtime_c sequence struct (RawSeq layout).
+            let s = unsafe { &*(p as *const RawSeq) };
+            if s.size > 0 && s.data.is_null() {
+                return Err("sequence with null data and non-zero size");
+            }
+            Ok(Elems::Contig { ptr: s.data, len: s.size, stride: c_stride(&f.ty) })
+        }
+        (Flavor::Cpp, Arity::Array(n)) => {
+            if is_prim {
+                // std::array<T, N> of a primitive: N values inline.
+                Ok(Elems::Contig { ptr: p, len: n, stride: c_stride(&f.ty) })
+            } else if let FieldType::Message(m) = &f.ty {
+                Ok(Elems::Contig { ptr: p, len: n, stride: m.size_of })
+            } else {
+                Ok(Elems::Indirect { member: p as *mut c_void, len: n })
+            }
+        }
+        (Flavor::Cpp, Arity::Sequence { .. }) => {
+            let size = f.fns.size.ok_or("no size function")?;
+            // SAFETY: the member's own size function on the member.
+            let len = unsafe { size(p as *const c_void) };
+            if is_prim && !is_bool {
+                // std::vector<T> of a non-bool primitive is contiguous.
+                let ptr = if len == 0 {
+                    std::ptr::null_mut()
+                } else {
+                    // SAFETY (both arms): the member's own accessor, index 0 < len.
+                    if write {
+                        let get = f.fns.get.ok_or("no get function")?;
+                        unsafe { get(p as *mut c_void, 0) as *mut u8 }
+                    } else {
+                        let get = f.fns.get_const.ok_or("no get_const function")?;
+                        unsafe { get(p as *const c_void, 0) as *mut u8 }
+                    }
+                };
+                Ok(Elems::Contig { ptr, len, stride: c_stride(&f.ty) })
+            } else {
+                Ok(Elems::Indirect { member: p as *mut c_void, len })
+            }
+        }
+    }
+}
+
+/// Pointer to element `i` (for non-bool element access).
+///
+/// # Safety
+/// `i < e.len()`, `e` from [`elems`] on a valid message.
+unsafe fn elem_ptr(f: &Field, e: &Elems, i: usize, write: bool) -> Result<*mut u8, &'static str> {
+    match e {
+        // SAFETY: i < len, so the offset stays inside the element storage.
+        Elems::Contig { ptr, stride, .. } => Ok(unsafe { ptr.add(i * stride) }),
+        Elems::Indirect { member, .. } => {
+            let r = if write {
+                let get = f.fns.get.ok_or("no get function")?;
+                // SAFETY: the member's own accessor with a valid index.
+                unsafe { get(*member, i) as *mut u8 }
+            } else {
+                let get = f.fns.get_const.ok_or("no get_const function")?;
+                // SAFETY: the member's own accessor with a valid index.
+                unsafe { get(*member as *const c_void, i) as *mut u8 }
+            };
+            if r.is_null() {
+                Err("get function returned null")
+            } else {
+                Ok(r)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Serialization (size counting and writing share one walker)
+// ---------------------------------------------------------------------------
+
+/// Receives the CDR stream of a message.
+pub(crate) trait Sink {
+    /// `src` holds `src.len() / elem` primitives in memory representation.
+    fn prims(&mut self, align: usize, elem: usize, src: &[u8]) -> Result<(), SerializeError>;
+    /// A uint32.
+    fn u32(&mut self, v: u32) -> Result<(), SerializeError>;
+    /// Raw bytes with no alignment (string contents).
+    fn bytes(&mut self, src: &[u8]) -> Result<(), SerializeError>;
+}
+
+/// Counts bytes (the exact serialized size).
+pub(crate) struct Counter(pub usize);
+
+impl Sink for Counter {
+    #[inline]
+    fn prims(&mut self, align: usize, _elem: usize, src: &[u8]) -> Result<(), SerializeError> {
+        if src.is_empty() && !ALIGN_EMPTY_ARRAYS {
+            return Ok(());
+        }
+        self.0 = align_up(self.0, align) + src.len();
+        Ok(())
+    }
+    #[inline]
+    fn u32(&mut self, _v: u32) -> Result<(), SerializeError> {
+        self.0 = align_up(self.0, 4) + 4;
+        Ok(())
+    }
+    #[inline]
+    fn bytes(&mut self, src: &[u8]) -> Result<(), SerializeError> {
+        self.0 += src.len();
+        Ok(())
+    }
+}
+
+impl Sink for Writer<'_> {
+    #[inline]
+    fn prims(&mut self, align: usize, elem: usize, src: &[u8]) -> Result<(), SerializeError> {
+        if src.is_empty() && !ALIGN_EMPTY_ARRAYS {
+            return Ok(());
+        }
+        let dst = self.reserve(align, src.len())?;
+        copy_to_le(dst, src, elem);
+        Ok(())
+    }
+    #[inline]
+    fn u32(&mut self, v: u32) -> Result<(), SerializeError> {
+        self.put_u32(v)
+    }
+    #[inline]
+    fn bytes(&mut self, src: &[u8]) -> Result<(), SerializeError> {
+        self.reserve(1, src.len())?.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+fn invalid(f: &Field, reason: &'static str) -> SerializeError {
+    SerializeError::InvalidMessage { field: f.name.clone(), reason }
+}
+
+fn len_u32(f: &Field, len: usize) -> Result<u32, SerializeError> {
+    u32::try_from(len).map_err(|_| SerializeError::TooLong { field: f.name.clone(), len })
+}
+
+/// Serializes (or sizes) the message at `msg`.
+///
+/// # Safety
+/// `msg` points to a valid, initialized message of `layout`'s type and flavor
+/// that is not mutated during the call.
+pub(crate) unsafe fn write_message<S: Sink>(
+    layout: &MessageLayout,
+    msg: *const u8,
+    out: &mut S,
+) -> Result<(), SerializeError> {
+    for f in &layout.fields {
+        // SAFETY: offsets come from the type's introspection data, inside the struct.
+        let p = unsafe { msg.add(f.offset) } as *mut u8;
+        match f.arity {
+            // SAFETY: `p` is the field inside a valid message.
+            Arity::Single => unsafe { write_one(layout.flavor, f, &f.ty, p, out) }?,
+            Arity::Array(_) | Arity::Sequence { .. } => {
+                // SAFETY: `p` is the array/sequence field of a valid message.
+                let e = unsafe { elems(layout.flavor, f, p, false) }.map_err(|r| invalid(f, r))?;
+                let len = e.len();
+                if let Arity::Sequence { bound } = f.arity {
+                    if let Some(b) = bound {
+                        if len > b {
+                            return Err(SerializeError::BoundExceeded { field: f.name.clone(), len, bound: b });
+                        }
+                    }
+                    out.u32(len_u32(f, len)?)?;
+                }
+                match (&f.ty, &e) {
+                    (FieldType::Primitive(prim), Elems::Contig { ptr, len, stride }) => {
+                        if *len > 0 {
+                            // SAFETY: `len` contiguous primitives of `stride` bytes at `ptr`.
+                            let src = unsafe { std::slice::from_raw_parts(*ptr as *const u8, len * stride) };
+                            out.prims(prim.align(), mem_size(*prim), src)?;
+                        } else {
+                            out.prims(prim.align(), mem_size(*prim), &[])?;
+                        }
+                    }
+                    (FieldType::Primitive(_), Elems::Indirect { member, len }) => {
+                        // std::vector<bool>: read through fetch_function.
+                        let fetch = f.fns.fetch.ok_or_else(|| invalid(f, "no fetch function"))?;
+                        let mut tmp = vec![0u8; *len];
+                        for (i, slot) in tmp.iter_mut().enumerate() {
+                            let mut b = false;
+                            // SAFETY: valid index; `b` is a bool the function writes.
+                            unsafe { fetch(*member, i, &mut b as *mut bool as *mut c_void) };
+                            *slot = b as u8;
+                        }
+                        out.prims(1, 1, &tmp)?;
+                    }
+                    (ty, e) => {
+                        for i in 0..len {
+                            // SAFETY: i < len.
+                            let ep = unsafe { elem_ptr(f, e, i, false) }.map_err(|r| invalid(f, r))?;
+                            // SAFETY: element pointer of a valid message.
+                            unsafe { write_one(layout.flavor, f, ty, ep, out) }?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes one value of type `ty` stored at `p`.
+///
+/// # Safety
+/// `p` points to a valid value of `ty` in `flavor` representation.
+unsafe fn write_one<S: Sink>(
+    flavor: Flavor,
+    f: &Field,
+    ty: &FieldType,
+    p: *mut u8,
+    out: &mut S,
+) -> Result<(), SerializeError> {
+    match ty {
+        FieldType::Primitive(prim) => {
+            // SAFETY: a primitive of mem_size bytes lives at p.
+            let src = unsafe { std::slice::from_raw_parts(p as *const u8, mem_size(*prim)) };
+            out.prims(prim.align(), mem_size(*prim), src)
+        }
+        FieldType::String { bound } => {
+            // SAFETY: `p` is a string of this flavor.
+            let bytes = unsafe { string_bytes(flavor, p) }.map_err(|r| invalid(f, r))?;
+            if let Some(b) = bound {
+                if bytes.len() > *b {
+                    return Err(SerializeError::BoundExceeded { field: f.name.clone(), len: bytes.len(), bound: *b });
+                }
+            }
+            out.u32(len_u32(f, bytes.len() + 1)?)?;
+            out.bytes(bytes)?;
+            out.bytes(&[0])
+        }
+        FieldType::WString { bound } => {
+            // SAFETY: `p` is a u16 string of this flavor.
+            let units = unsafe { wstring_units(flavor, p) }.map_err(|r| invalid(f, r))?;
+            if let Some(b) = bound {
+                if units.len() > *b {
+                    return Err(SerializeError::BoundExceeded { field: f.name.clone(), len: units.len(), bound: *b });
+                }
+            }
+            out.u32(len_u32(f, units.len())?)?;
+            for &u in units {
+                out.u32(u as u32)?;
+            }
+            Ok(())
+        }
+        // SAFETY: a nested message of that layout lives at p.
+        FieldType::Message(m) => unsafe { write_message(m, p, out) },
+    }
+}
+
+/// The bytes (without NUL) of a string.
+///
+/// # Safety
+/// `p` points to a `rosidl_runtime_c__String` (C) or `std::string` (C++) that
+/// outlives the returned slice.
+unsafe fn string_bytes<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u8], &'static str> {
+    let (data, len) = match flavor {
+        Flavor::C => {
+            // SAFETY: per contract.
+            let s = unsafe { &*(p as *const c::rosidl_runtime_c__String) };
+            (s.data as *const u8, s.size)
+        }
+        // SAFETY: per contract, `p` is a std::string.
+        Flavor::Cpp => unsafe {
+            (renoir_cxx_string_data(p as *const c_void) as *const u8, renoir_cxx_string_size(p as *const c_void))
+        },
+    };
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err("string with null data");
+    }
+    // SAFETY: `len` bytes at `data` belong to the string.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// The UTF-16 code units of a wide string.
+///
+/// # Safety
+/// As [`string_bytes`] for `rosidl_runtime_c__U16String` / `std::u16string`.
+unsafe fn wstring_units<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u16], &'static str> {
+    let (data, len) = match flavor {
+        Flavor::C => {
+            // SAFETY: per contract.
+            let s = unsafe { &*(p as *const c::rosidl_runtime_c__U16String) };
+            (s.data as *const u16, s.size)
+        }
+        // SAFETY: per contract, `p` is a std::u16string.
+        Flavor::Cpp => unsafe {
+            (renoir_cxx_u16string_data(p as *const c_void), renoir_cxx_u16string_size(p as *const c_void))
+        },
+    };
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err("wstring with null data");
+    }
+    // SAFETY: `len` units at `data`, u16-aligned (char16_t storage).
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+// ---------------------------------------------------------------------------
+// Deserialization
+// ---------------------------------------------------------------------------
+
+fn dinvalid(f: &Field, reason: &'static str) -> DeserializeError {
+    DeserializeError::InvalidMessage { field: f.name.clone(), reason }
+}
+
+/// Checks that every byte of a bool run is 0 or 1.
+fn check_bools(r: &Reader<'_>, src: &[u8]) -> Result<(), DeserializeError> {
+    match src.iter().position(|&b| b > 1) {
+        None => Ok(()),
+        Some(i) => Err(DeserializeError::InvalidBool {
+            offset: r.position() - src.len() + i,
+            value: src[i],
+        }),
+    }
+}
+
+/// Fills the message at `msg` from CDR.
+///
+/// # Safety
+/// `msg` points to a valid, initialized message of `layout`'s type and flavor,
+/// exclusively borrowed for the call.
+pub(crate) unsafe fn read_message(
+    layout: &MessageLayout,
+    msg: *mut u8,
+    r: &mut Reader<'_>,
+) -> Result<(), DeserializeError> {
+    for f in &layout.fields {
+        // SAFETY: offset inside the struct (from introspection).
+        let p = unsafe { msg.add(f.offset) };
+        match f.arity {
+            // SAFETY: `p` is the field of a valid message.
+            Arity::Single => unsafe { read_one(layout.flavor, f, &f.ty, p, r) }?,
+            Arity::Array(n) => {
+                // SAFETY: array field of a valid message.
+                let e = unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
+                // SAFETY: `e` describes exactly n elements of the field.
+                unsafe { read_elems(layout.flavor, f, &e, n, r) }?;
+            }
+            Arity::Sequence { bound } => {
+                let n = r.u32()? as usize;
+                if let Some(b) = bound {
+                    if n > b {
+                        return Err(DeserializeError::BoundExceeded { field: f.name.clone(), len: n, bound: b });
+                    }
+                }
+                // Refuse lengths the remaining input cannot possibly hold before allocating.
+                r.need(n.saturating_mul(f.ty.min_cdr_size()))?;
+                // SAFETY: sequence field of a valid message.
+                let cur = unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
+                if cur.len() != n {
+                    // SAFETY: sequence field of a valid message, exclusively borrowed.
+                    unsafe { resize(layout.flavor, f, p, n) }?;
+                }
+                // SAFETY: as above, after resizing.
+                let e = unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
+                if e.len() != n {
+                    return Err(DeserializeError::ResizeFailed { field: f.name.clone(), len: n });
+                }
+                // SAFETY: `e` describes exactly n elements.
+                unsafe { read_elems(layout.flavor, f, &e, n, r) }?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resizes a sequence field.
+///
+/// # Safety
+/// `p` is the sequence field of a valid message, exclusively borrowed.
+unsafe fn resize(flavor: Flavor, f: &Field, p: *mut u8, n: usize) -> Result<(), DeserializeError> {
+    match flavor {
+        Flavor::C => {
+            let rs = f.fns.resize_c.ok_or_else(|| dinvalid(f, "no resize function"))?;
+            // SAFETY: the member's own resize function (fini + init of the sequence).
+            if unsafe { rs(p as *mut c_void, n) } {
+                Ok(())
+            } else {
+                Err(DeserializeError::ResizeFailed { field: f.name.clone(), len: n })
+            }
+        }
+        Flavor::Cpp => {
+            let rs = f.fns.resize_cpp.ok_or_else(|| dinvalid(f, "no resize function"))?;
+            // SAFETY: the member's own resize function (std::vector::resize). `n` is
+            // bounded by the remaining input, so the allocation is bounded too.
+            unsafe { rs(p as *mut c_void, n) };
+            Ok(())
+        }
+    }
+}
+
+/// Reads `n` elements into `e`.
+///
+/// # Safety
+/// `e` describes `n` elements of field `f` of a valid, exclusively borrowed message.
+unsafe fn read_elems(
+    flavor: Flavor,
+    f: &Field,
+    e: &Elems,
+    n: usize,
+    r: &mut Reader<'_>,
+) -> Result<(), DeserializeError> {
+    match (&f.ty, e) {
+        (FieldType::Primitive(prim), Elems::Contig { ptr, stride, .. }) => {
+            if n == 0 {
+                if ALIGN_EMPTY_ARRAYS {
+                    r.take(prim.align(), 0)?;
+                }
+                return Ok(());
+            }
+            let total = n.checked_mul(*stride).ok_or(DeserializeError::Truncated {
+                offset: r.position(),
+                needed: usize::MAX,
+            })?;
+            let src = r.take(prim.align(), total)?;
+            if *prim == Primitive::Bool {
+                check_bools(r, src)?;
+            }
+            // SAFETY: `n * stride` bytes of element storage at `ptr`, exclusively ours.
+            let dst = unsafe { std::slice::from_raw_parts_mut(*ptr, total) };
+            copy_from_le(dst, src, mem_size(*prim));
+            Ok(())
+        }
+        (FieldType::Primitive(_), Elems::Indirect { member, .. }) => {
+            // std::vector<bool>
+            let assign = f.fns.assign.ok_or_else(|| dinvalid(f, "no assign function"))?;
+            let src = r.take(1, n)?;
+            check_bools(r, src)?;
+            for (i, &b) in src.iter().enumerate() {
+                let v = b == 1;
+                // SAFETY: valid index; `v` is a bool the function copies from.
+                unsafe { assign(*member, i, &v as *const bool as *const c_void) };
+            }
+            Ok(())
+        }
+        (ty, e) => {
+            for i in 0..n {
+                // SAFETY: i < n = e.len().
+                let ep = unsafe { elem_ptr(f, e, i, true) }.map_err(|x| dinvalid(f, x))?;
+                // SAFETY: element of a valid message.
+                unsafe { read_one(flavor, f, ty, ep, r) }?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads one value of `ty` into `p`.
+///
+/// # Safety
+/// `p` points to a valid value of `ty` (flavor representation), exclusively borrowed.
+unsafe fn read_one(
+    flavor: Flavor,
+    f: &Field,
+    ty: &FieldType,
+    p: *mut u8,
+    r: &mut Reader<'_>,
+) -> Result<(), DeserializeError> {
+    match ty {
+        FieldType::Primitive(prim) => {
+            let n = mem_size(*prim);
+            let src = r.take(prim.align(), n)?;
+            if *prim == Primitive::Bool {
+                check_bools(r, src)?;
+            }
+            // SAFETY: a primitive of n bytes lives at p.
+            let dst = unsafe { std::slice::from_raw_parts_mut(p, n) };
+            copy_from_le(dst, src, n);
+            Ok(())
+        }
+        FieldType::String { bound } => {
+            let len = r.u32()? as usize;
+            let content: &[u8] = if len == 0 {
+                &[]
+            } else {
+                let all = r.take(1, len)?;
+                let (last, body) = all.split_last().unwrap_or((&0, &[]));
+                if *last != 0 {
+                    return Err(DeserializeError::StringNotTerminated { field: f.name.clone() });
+                }
+                body
+            };
+            if let Some(b) = bound {
+                if content.len() > *b {
+                    return Err(DeserializeError::BoundExceeded { field: f.name.clone(), len: content.len(), bound: *b });
+                }
+            }
+            let ok = match flavor {
+                // SAFETY: `p` is an initialized rosidl_runtime_c__String; assignn copies.
+                Flavor::C => unsafe {
+                    c::rosidl_runtime_c__String__assignn(
+                        p as *mut c::rosidl_runtime_c__String,
+                        content.as_ptr() as *const c_char,
+                        content.len(),
+                    )
+                },
+                // SAFETY: `p` is a std::string; the shim copies and catches exceptions.
+                Flavor::Cpp => unsafe {
+                    renoir_cxx_string_assign(p as *mut c_void, content.as_ptr() as *const c_char, content.len())
+                },
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(DeserializeError::ResizeFailed { field: f.name.clone(), len: content.len() })
+            }
+        }
+        FieldType::WString { bound } => {
+            let len = r.u32()? as usize;
+            if let Some(b) = bound {
+                if len > *b {
+                    return Err(DeserializeError::BoundExceeded { field: f.name.clone(), len, bound: *b });
+                }
+            }
+            let raw = r.take(4, len.checked_mul(4).unwrap_or(usize::MAX))?;
+            let mut units = Vec::with_capacity(len);
+            for ch in raw.chunks_exact(4) {
+                let v = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
+                let u = u16::try_from(v)
+                    .map_err(|_| DeserializeError::InvalidWChar { field: f.name.clone(), value: v })?;
+                units.push(u);
+            }
+            let ok = match flavor {
+                // SAFETY: `p` is an initialized U16String; assignn copies `len` units.
+                Flavor::C => unsafe {
+                    c::rosidl_runtime_c__U16String__assignn(
+                        p as *mut c::rosidl_runtime_c__U16String,
+                        units.as_ptr(),
+                        units.len(),
+                    )
+                },
+                // SAFETY: `p` is a std::u16string; the shim copies and catches exceptions.
+                Flavor::Cpp => unsafe { renoir_cxx_u16string_assign(p as *mut c_void, units.as_ptr(), units.len()) },
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(DeserializeError::ResizeFailed { field: f.name.clone(), len })
+            }
+        }
+        // SAFETY: a nested message of that layout lives at p.
+        FieldType::Message(m) => unsafe { read_message(m, p, r) },
+    }
+}
