@@ -1,0 +1,245 @@
+//! What is measured: message types and sizes, rates, fan-out, take mode,
+//! and the two plans (`--quick`, `--full`).
+
+use serde::Serialize;
+
+/// One message type at one size, and the `rcl_bench` arguments that make it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MsgSpec {
+    pub key: &'static str,
+    pub label: &'static str,
+    /// Bytes of the bulk payload (string data, image/cloud data, scan arrays).
+    pub bytes: usize,
+    #[serde(skip)]
+    pub args: &'static [&'static str],
+}
+
+pub const MSGS: &[MsgSpec] = &[
+    MsgSpec {
+        key: "str64",
+        label: "String 64 B",
+        bytes: 64,
+        args: &["--msg", "string", "--bytes", "64"],
+    },
+    MsgSpec {
+        key: "img1k",
+        label: "Image 1 KB",
+        bytes: 1024,
+        args: &["--msg", "image", "--width", "32", "--height", "32", "--channels", "1"],
+    },
+    MsgSpec {
+        key: "scan1440",
+        label: "LaserScan 1440",
+        bytes: 1440 * 8,
+        args: &["--msg", "laserscan", "--rays", "1440"],
+    },
+    MsgSpec {
+        key: "img64k",
+        label: "Image 64 KB",
+        bytes: 65536,
+        args: &["--msg", "image", "--width", "256", "--height", "256", "--channels", "1"],
+    },
+    MsgSpec {
+        key: "img1m",
+        label: "Image 1 MB",
+        bytes: 1 << 20,
+        args: &["--msg", "image", "--width", "1024", "--height", "1024", "--channels", "1"],
+    },
+    MsgSpec {
+        key: "pcl100k",
+        label: "PointCloud2 100k",
+        bytes: 100_000 * 16,
+        args: &["--msg", "pointcloud2", "--points", "100000"],
+    },
+    MsgSpec {
+        key: "img1080",
+        label: "Image 1080p rgb8",
+        bytes: 1920 * 1080 * 3,
+        args: &["--msg", "image", "--width", "1920", "--height", "1080", "--channels", "3"],
+    },
+    MsgSpec {
+        key: "img4k",
+        label: "Image 4K rgb8",
+        bytes: 3840 * 2160 * 3,
+        args: &["--msg", "image", "--width", "3840", "--height", "2160", "--channels", "3"],
+    },
+];
+
+pub fn msg(key: &str) -> &'static MsgSpec {
+    MSGS.iter()
+        .find(|m| m.key == key)
+        .unwrap_or_else(|| panic!("unknown message key {key}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Take {
+    Copy,
+    Loan,
+}
+
+impl Take {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Take::Copy => "copy",
+            Take::Loan => "loan",
+        }
+    }
+}
+
+/// One benchmark configuration (run once per rmw and repeat).
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub msg: MsgSpec,
+    /// Publish rate in Hz; `None` = as fast as possible.
+    pub rate_hz: Option<f64>,
+    pub subs: usize,
+    pub take: Take,
+    /// Measured messages (upper bound when `duration_s` is set).
+    pub count: u64,
+    pub warmup: u64,
+    /// Upper bound on measured publishing time (0 = none).
+    pub duration_s: f64,
+}
+
+impl Config {
+    pub fn key(&self) -> String {
+        format!(
+            "{}_{}_{}sub_{}",
+            self.msg.key,
+            self.rate_label(),
+            self.subs,
+            self.take.as_str()
+        )
+    }
+
+    pub fn rate_label(&self) -> String {
+        match self.rate_hz {
+            Some(r) => format!("{r}hz"),
+            None => "max".to_owned(),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} {}sub {}",
+            self.msg.label,
+            match self.rate_hz {
+                Some(r) => format!("{r}Hz"),
+                None => "max".to_owned(),
+            },
+            self.subs,
+            self.take.as_str()
+        )
+    }
+
+    /// Expected measured publishing time, seconds.
+    pub fn publish_s(&self) -> f64 {
+        match self.rate_hz {
+            Some(r) => (self.warmup + self.count) as f64 / r,
+            None => self.duration_s + 2.0,
+        }
+    }
+
+    /// Global deadline handed to every process, seconds (discovery, warm-up,
+    /// measurement, end marker, linger, slack).
+    pub fn timeout_s(&self) -> f64 {
+        let big = (self.msg.bytes as f64 / 1e6) * self.subs as f64 * 0.05;
+        (15.0 + self.publish_s() * 1.5 + 8.0 + big).ceil()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Quick,
+    Full,
+}
+
+fn paced(m: &str, subs: usize, take: Take, count: u64) -> Config {
+    Config {
+        msg: *msg(m),
+        rate_hz: Some(30.0),
+        subs,
+        take,
+        count,
+        warmup: 10,
+        duration_s: 0.0,
+    }
+}
+
+fn flat_out(m: &str, subs: usize, take: Take, duration_s: f64) -> Config {
+    let spec = *msg(m);
+    // Small messages can go at tens of thousands per second; the count only
+    // bounds the arrays, the duration ends the run.
+    let count = if spec.bytes <= 65536 { 200_000 } else { 5_000 };
+    Config {
+        msg: spec,
+        rate_hz: None,
+        subs,
+        take,
+        count,
+        warmup: 20,
+        duration_s,
+    }
+}
+
+/// The plan. Quick: a 30 Hz latency sweep over every size (1 subscriber,
+/// copy take), flat-out throughput at four sizes, 4-subscriber fan-out and
+/// loaned take of the 1080p image and the point cloud. Full: every size x
+/// {30 Hz, max} x {1, 4} subscribers x {copy, loan}.
+pub fn plan(mode: Mode) -> Vec<Config> {
+    let mut v = Vec::new();
+    match mode {
+        Mode::Quick => {
+            for m in MSGS {
+                let count = if m.bytes > 10_000_000 { 30 } else { 45 };
+                v.push(paced(m.key, 1, Take::Copy, count));
+            }
+            for m in ["str64", "img64k", "img1m", "img1080"] {
+                v.push(flat_out(m, 1, Take::Copy, 1.5));
+            }
+            v.push(paced("img1080", 4, Take::Copy, 45));
+            v.push(paced("img1080", 1, Take::Loan, 45));
+            v.push(paced("pcl100k", 1, Take::Loan, 45));
+        }
+        Mode::Full => {
+            for take in [Take::Copy, Take::Loan] {
+                for subs in [1, 4] {
+                    for m in MSGS {
+                        v.push(paced(m.key, subs, take, 300));
+                        v.push(flat_out(m.key, subs, take, 5.0));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_have_unique_keys_and_bounded_timeouts() {
+        for mode in [Mode::Quick, Mode::Full] {
+            let p = plan(mode);
+            let mut keys: Vec<String> = p.iter().map(Config::key).collect();
+            keys.sort();
+            keys.dedup();
+            assert_eq!(keys.len(), p.len());
+            for c in &p {
+                assert!(c.timeout_s() > c.publish_s());
+                assert!(c.timeout_s() < 300.0, "{} {}", c.key(), c.timeout_s());
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_match_the_brief() {
+        assert_eq!(msg("img1080").bytes, 6_220_800);
+        assert_eq!(msg("img4k").bytes, 24_883_200);
+        assert_eq!(msg("pcl100k").bytes, 1_600_000);
+    }
+}

@@ -1,0 +1,248 @@
+//! PNG plots drawn with plotters: latency vs message size (log-log, one line
+//! per rmw plus memcpy) and CPU time per message vs size.
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use crate::report::{fmt_bytes, MemcpyRow, Row, PEER, RENOIR};
+
+const FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+];
+
+fn find_ttf(dir: &Path, depth: usize) -> Option<PathBuf> {
+    let rd = std::fs::read_dir(dir).ok()?;
+    let mut subdirs = Vec::new();
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            subdirs.push(p);
+        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("ttf")) {
+            return Some(p);
+        }
+    }
+    if depth == 0 {
+        return None;
+    }
+    subdirs.into_iter().find_map(|d| find_ttf(&d, depth - 1))
+}
+
+/// plotters (ab_glyph) draws text only with a registered font: use a system
+/// TrueType font found at run time (none is shipped with the crate).
+fn load_font() -> Result<(), String> {
+    let path = FONT_CANDIDATES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .or_else(|| find_ttf(Path::new("/usr/share/fonts"), 3))
+        .ok_or("no TrueType font under /usr/share/fonts (apt-get install fonts-dejavu-core)")?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    for style in [FontStyle::Normal, FontStyle::Bold] {
+        register_font("sans-serif", style, bytes)
+            .map_err(|_| format!("{}: not a usable font", path.display()))?;
+    }
+    Ok(())
+}
+
+fn color(rmw: &str) -> RGBColor {
+    match rmw {
+        RENOIR => RGBColor(200, 40, 40),
+        PEER => RGBColor(30, 90, 200),
+        "memcpy" => RGBColor(90, 90, 90),
+        _ => RGBColor(20, 150, 60),
+    }
+}
+
+struct Series {
+    name: String,
+    color: RGBColor,
+    points: Vec<(f64, f64)>,
+    thin: bool,
+}
+
+fn draw(
+    path: &Path,
+    title: &str,
+    subtitle: &str,
+    y_desc: &str,
+    series: &[Series],
+) -> Result<(), String> {
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
+        .collect();
+    if all.is_empty() {
+        return Err(format!("{}: no data", path.display()));
+    }
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, 0.0f64, f64::MAX, 0.0f64);
+    for (x, y) in &all {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    let (x0, x1, y0, y1) = (x0 / 2.0, x1 * 2.0, y0 / 2.0, y1 * 2.0);
+    let root = BitMapBackend::new(path, (1000, 650)).into_drawing_area();
+    let e = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let (top, body) = root.split_vertically(60);
+    top.draw(&Text::new(
+        title.to_owned(),
+        (20, 8),
+        ("sans-serif", 22).into_font(),
+    ))
+    .map_err(|x| e(&x))?;
+    top.draw(&Text::new(
+        subtitle.to_owned(),
+        (20, 36),
+        ("sans-serif", 13).into_font().color(&RGBColor(80, 80, 80)),
+    ))
+    .map_err(|x| e(&x))?;
+    let mut chart = ChartBuilder::on(&body)
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc("payload size")
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| fmt_bytes(*v as usize))
+        .y_label_formatter(&|v| crate::report::fmt_us(*v))
+        .draw()
+        .map_err(|x| e(&x))?;
+    for s in series {
+        let mut pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if pts.is_empty() {
+            continue;
+        }
+        let c = s.color;
+        let style = if s.thin {
+            c.mix(0.45).stroke_width(1)
+        } else {
+            c.stroke_width(2)
+        };
+        chart
+            .draw_series(LineSeries::new(pts.clone(), style))
+            .map_err(|x| e(&x))?
+            .label(s.name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        if !s.thin {
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))
+                .map_err(|x| e(&x))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
+/// The 30 Hz, 1 subscriber, copy-take rows: the size sweep.
+fn sweep(rows: &[Row]) -> Vec<&Row> {
+    rows.iter()
+        .filter(|r| r.rate == "30hz" && r.subs == 1 && r.take == "copy" && r.median.is_some())
+        .collect()
+}
+
+pub fn plots(
+    rows: &[Row],
+    mem: &[MemcpyRow],
+    dir: &Path,
+    machine: &str,
+) -> Result<Vec<PathBuf>, String> {
+    load_font()?;
+    let sw = sweep(rows);
+    let mut rmws: Vec<String> = sw.iter().map(|r| r.rmw.clone()).collect();
+    rmws.sort();
+    rmws.dedup();
+    let mut files = Vec::new();
+
+    let mut lat = Vec::new();
+    for rmw in &rmws {
+        let of = |f: fn(&crate::report::RepeatStats) -> f64| -> Vec<(f64, f64)> {
+            sw.iter()
+                .filter(|r| &r.rmw == rmw)
+                .filter_map(|r| r.median.as_ref().map(|m| (r.payload_bytes as f64, f(m))))
+                .collect()
+        };
+        lat.push(Series {
+            name: format!("{rmw} p50"),
+            color: color(rmw),
+            points: of(|m| m.p50_us),
+            thin: false,
+        });
+        lat.push(Series {
+            name: format!("{rmw} p99"),
+            color: color(rmw),
+            points: of(|m| m.p99_us),
+            thin: true,
+        });
+    }
+    lat.push(Series {
+        name: "memcpy (one copy)".into(),
+        color: color("memcpy"),
+        points: mem
+            .iter()
+            .map(|m| (m.payload_bytes as f64, m.p50_us))
+            .collect(),
+        thin: false,
+    });
+    let p = dir.join("latency_vs_size.png");
+    draw(
+        &p,
+        "publish -> take latency vs message size (30 Hz, 1 subscriber, copy take)",
+        machine,
+        "latency",
+        &lat,
+    )?;
+    files.push(p);
+
+    let cpu: Vec<Series> = rmws
+        .iter()
+        .map(|rmw| Series {
+            name: rmw.clone(),
+            color: color(rmw),
+            points: sw
+                .iter()
+                .filter(|r| &r.rmw == rmw)
+                .filter_map(|r| {
+                    r.median
+                        .as_ref()
+                        .map(|m| (r.payload_bytes as f64, m.cpu_per_msg_us))
+                })
+                .collect(),
+            thin: false,
+        })
+        .collect();
+    let p = dir.join("cpu_per_msg.png");
+    draw(
+        &p,
+        "CPU time per message, publisher + subscriber (30 Hz, 1 subscriber, copy take)",
+        machine,
+        "CPU per message",
+        &cpu,
+    )?;
+    files.push(p);
+    Ok(files)
+}

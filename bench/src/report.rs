@@ -1,0 +1,462 @@
+//! Aggregation over repeats, the terminal table, CSV and JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::runner::{RunOutcome, Status};
+
+pub const PEER: &str = "rmw_fastrtps_cpp";
+pub const RENOIR: &str = "rmw_renoir";
+
+/// Percentile of sorted data (nearest rank), or None when empty.
+pub fn percentile(sorted: &[u64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((q * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1);
+    Some(sorted[i] as f64)
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// One repeat, reduced to numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepeatStats {
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    pub samples: usize,
+    /// Per subscriber (mean over subscribers).
+    pub msgs_per_s: f64,
+    pub mb_per_s: f64,
+    pub lost: u64,
+    pub sent: u64,
+    pub cpu_pub_pct: f64,
+    /// Mean over subscribers.
+    pub cpu_sub_pct: f64,
+    /// Publisher + all subscribers CPU time per published message.
+    pub cpu_per_msg_us: f64,
+    pub rss_pub_mb: f64,
+    /// Largest subscriber.
+    pub rss_sub_mb: f64,
+    pub publish_call_p50_us: f64,
+}
+
+pub fn repeat_stats(o: &RunOutcome) -> Option<RepeatStats> {
+    if o.status != Status::Ok {
+        return None;
+    }
+    let mut lat = o.lat_ns.clone();
+    lat.sort_unstable();
+    let us = |q| percentile(&lat, q).map(|v| v / 1000.0).unwrap_or(f64::NAN);
+    let subs = &o.subscribers;
+    let n = subs.len().max(1) as f64;
+    let publ = o.publisher.clone().unwrap_or_default();
+    let sub_cpu: f64 = subs.iter().map(|s| s.cpu_s).sum();
+    let sent = publ.sent.max(1);
+    Some(RepeatStats {
+        p50_us: us(0.50),
+        p90_us: us(0.90),
+        p99_us: us(0.99),
+        max_us: lat.last().map(|v| *v as f64 / 1000.0).unwrap_or(f64::NAN),
+        samples: lat.len(),
+        msgs_per_s: subs.iter().map(|s| s.msgs_per_s).sum::<f64>() / n,
+        mb_per_s: subs.iter().map(|s| s.mb_per_s).sum::<f64>() / n,
+        lost: subs.iter().map(|s| s.lost).sum(),
+        sent: publ.sent,
+        cpu_pub_pct: publ.cpu_pct,
+        cpu_sub_pct: subs.iter().map(|s| s.cpu_pct).sum::<f64>() / n,
+        cpu_per_msg_us: (publ.cpu_s + sub_cpu) / sent as f64 * 1e6,
+        rss_pub_mb: publ.rss_kb as f64 / 1024.0,
+        rss_sub_mb: subs.iter().map(|s| s.rss_kb).max().unwrap_or(0) as f64 / 1024.0,
+        publish_call_p50_us: publ.lat_us.p50,
+    })
+}
+
+/// One table row: one configuration on one rmw, over its repeats.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub config: String,
+    pub label: String,
+    pub msg: String,
+    pub payload_bytes: usize,
+    pub rate: String,
+    pub subs: usize,
+    pub take: String,
+    pub rmw: String,
+    /// ok | n/a | fail | partial
+    pub status: String,
+    pub repeats: usize,
+    pub repeats_ok: usize,
+    /// Medians over the successful repeats.
+    pub median: Option<RepeatStats>,
+    pub p50_min_us: Option<f64>,
+    pub p50_max_us: Option<f64>,
+    /// This row's p50 divided by the peer's (rmw_fastrtps_cpp) p50, same config.
+    pub ratio_p50_vs_peer: Option<f64>,
+    pub ratio_cpu_vs_peer: Option<f64>,
+    pub error: String,
+    pub runs: Vec<RunOutcome>,
+}
+
+pub fn make_row(cfg: &Config, rmw: &str, runs: Vec<RunOutcome>) -> Row {
+    let stats: Vec<RepeatStats> = runs.iter().filter_map(repeat_stats).collect();
+    let ok = stats.len();
+    let na = runs.iter().any(|r| r.status == Status::NotApplicable);
+    let status = if ok == runs.len() && ok > 0 {
+        "ok"
+    } else if na && ok == 0 {
+        "n/a"
+    } else if ok == 0 {
+        "fail"
+    } else {
+        "partial"
+    };
+    let mut errors: Vec<String> = runs
+        .iter()
+        .filter(|r| r.status != Status::Ok)
+        .map(|r| r.reason.clone())
+        .collect();
+    errors.dedup();
+    let med = |f: &dyn Fn(&RepeatStats) -> f64| {
+        let mut v: Vec<f64> = stats.iter().map(f).collect();
+        median(&mut v).unwrap_or(f64::NAN)
+    };
+    let median_stats = (ok > 0).then(|| RepeatStats {
+        p50_us: med(&|s| s.p50_us),
+        p90_us: med(&|s| s.p90_us),
+        p99_us: med(&|s| s.p99_us),
+        max_us: med(&|s| s.max_us),
+        samples: stats.iter().map(|s| s.samples).sum(),
+        msgs_per_s: med(&|s| s.msgs_per_s),
+        mb_per_s: med(&|s| s.mb_per_s),
+        lost: stats.iter().map(|s| s.lost).sum(),
+        sent: stats.iter().map(|s| s.sent).sum(),
+        cpu_pub_pct: med(&|s| s.cpu_pub_pct),
+        cpu_sub_pct: med(&|s| s.cpu_sub_pct),
+        cpu_per_msg_us: med(&|s| s.cpu_per_msg_us),
+        rss_pub_mb: med(&|s| s.rss_pub_mb),
+        rss_sub_mb: med(&|s| s.rss_sub_mb),
+        publish_call_p50_us: med(&|s| s.publish_call_p50_us),
+    });
+    let p50s = stats.iter().map(|s| s.p50_us);
+    Row {
+        config: cfg.key(),
+        label: cfg.label(),
+        msg: cfg.msg.label.to_owned(),
+        payload_bytes: cfg.msg.bytes,
+        rate: cfg.rate_label(),
+        subs: cfg.subs,
+        take: cfg.take.as_str().to_owned(),
+        rmw: rmw.to_owned(),
+        status: status.to_owned(),
+        repeats: runs.len(),
+        repeats_ok: ok,
+        median: median_stats,
+        p50_min_us: p50s.clone().reduce(f64::min),
+        p50_max_us: p50s.reduce(f64::max),
+        ratio_p50_vs_peer: None,
+        ratio_cpu_vs_peer: None,
+        error: errors.join(" | "),
+        runs,
+    }
+}
+
+/// Fill the ratio columns: each row against the peer's row of the same config.
+pub fn fill_ratios(rows: &mut [Row]) {
+    let peers: Vec<(String, RepeatStats)> = rows
+        .iter()
+        .filter(|r| r.rmw == PEER)
+        .filter_map(|r| r.median.clone().map(|m| (r.config.clone(), m)))
+        .collect();
+    for r in rows.iter_mut() {
+        if r.rmw == PEER {
+            continue;
+        }
+        let Some(m) = &r.median else { continue };
+        if let Some((_, p)) = peers.iter().find(|(c, _)| *c == r.config) {
+            r.ratio_p50_vs_peer = Some(m.p50_us / p.p50_us);
+            r.ratio_cpu_vs_peer = Some(m.cpu_per_msg_us / p.cpu_per_msg_us);
+        }
+    }
+}
+
+pub fn fmt_us(us: f64) -> String {
+    if !us.is_finite() {
+        "-".into()
+    } else if us < 1000.0 {
+        format!("{us:.0}us")
+    } else if us < 1_000_000.0 {
+        format!("{:.2}ms", us / 1000.0)
+    } else {
+        format!("{:.2}s", us / 1e6)
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+pub fn fmt_bytes(b: usize) -> String {
+    let b = b as f64;
+    if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} KB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// Core-level reference: one memcpy of the payload size.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemcpyRow {
+    pub payload_bytes: usize,
+    pub p50_us: f64,
+    pub gb_per_s: f64,
+}
+
+const HEADERS: [&str; 17] = [
+    "config", "rmw", "status", "p50", "p90", "p99", "max", "p50 range", "msg/s", "MB/s", "lost",
+    "CPU pub", "CPU sub", "CPU/msg", "RSS pub", "RSS sub", "p50 vs peer",
+];
+
+pub fn table(rows: &[Row], mem: &[MemcpyRow]) -> String {
+    let mut cells: Vec<Vec<String>> = vec![HEADERS.iter().map(|s| s.to_string()).collect()];
+    for r in rows {
+        let mut c = vec![r.label.clone(), r.rmw.clone()];
+        let status = if r.status == "partial" {
+            format!("{}/{} ok", r.repeats_ok, r.repeats)
+        } else {
+            r.status.clone()
+        };
+        c.push(status);
+        match &r.median {
+            Some(m) => {
+                c.extend([
+                    fmt_us(m.p50_us),
+                    fmt_us(m.p90_us),
+                    fmt_us(m.p99_us),
+                    fmt_us(m.max_us),
+                    match (r.p50_min_us, r.p50_max_us) {
+                        (Some(a), Some(b)) if r.repeats_ok > 1 => {
+                            format!("{}-{}", fmt_us(a), fmt_us(b))
+                        }
+                        _ => "-".into(),
+                    },
+                    fmt_num(m.msgs_per_s),
+                    fmt_num(m.mb_per_s),
+                    m.lost.to_string(),
+                    format!("{:.0}%", m.cpu_pub_pct),
+                    format!("{:.0}%", m.cpu_sub_pct),
+                    fmt_us(m.cpu_per_msg_us),
+                    format!("{:.0}M", m.rss_pub_mb),
+                    format!("{:.0}M", m.rss_sub_mb),
+                    r.ratio_p50_vs_peer
+                        .map(|x| format!("{x:.2}x"))
+                        .unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            None => {
+                let mut e = r.error.clone();
+                if e.len() > 90 {
+                    let mut cut = 90;
+                    while !e.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    e.truncate(cut);
+                    e.push_str("...");
+                }
+                c.push(e);
+            }
+        }
+        cells.push(c);
+    }
+    let ncol = HEADERS.len();
+    let mut width = vec![0usize; ncol];
+    for row in &cells {
+        if row.len() == ncol {
+            for (i, c) in row.iter().enumerate() {
+                width[i] = width[i].max(c.chars().count());
+            }
+        }
+    }
+    let mut s = String::new();
+    for (k, row) in cells.iter().enumerate() {
+        for (i, c) in row.iter().enumerate() {
+            if row.len() == ncol {
+                if i < 3 {
+                    let _ = write!(s, "{c:<w$}  ", w = width[i]);
+                } else {
+                    let _ = write!(s, "{c:>w$}  ", w = width[i]);
+                }
+            } else if i < 3 {
+                let _ = write!(s, "{c:<w$}  ", w = width[i]);
+            } else {
+                let _ = write!(s, "{c}");
+            }
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        if k == 0 {
+            let total: usize = width.iter().sum::<usize>() + 2 * (ncol - 1);
+            s.push_str(&"-".repeat(total));
+            s.push('\n');
+        }
+    }
+    if !mem.is_empty() {
+        s.push_str("\nmemcpy (same run, one copy of the payload, the physical reference):\n");
+        for m in mem {
+            let _ = writeln!(
+                s,
+                "  {:>9}  {:>9}  {:>6.1} GB/s",
+                fmt_bytes(m.payload_bytes),
+                fmt_us(m.p50_us),
+                m.gb_per_s
+            );
+        }
+    }
+    s
+}
+
+const CSV_HEADER: &str = "config,msg,payload_bytes,rate,subs,take,rmw,status,repeats_ok,repeats,\
+p50_us,p90_us,p99_us,max_us,p50_min_us,p50_max_us,samples,msgs_per_s,mb_per_s,sent,lost,\
+cpu_pub_pct,cpu_sub_pct,cpu_per_msg_us,rss_pub_mb,rss_sub_mb,publish_call_p50_us,\
+ratio_p50_vs_peer,ratio_cpu_vs_peer,error";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite())
+        .map(|x| format!("{x:.3}"))
+        .unwrap_or_default()
+}
+
+pub fn csv(rows: &[Row], mem: &[MemcpyRow]) -> String {
+    let mut s = String::from(CSV_HEADER);
+    s.push('\n');
+    for r in rows {
+        let m = r.median.as_ref();
+        let f = |g: &dyn Fn(&RepeatStats) -> f64| opt(m.map(g));
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.config,
+            csv_field(&r.msg),
+            r.payload_bytes,
+            r.rate,
+            r.subs,
+            r.take,
+            r.rmw,
+            r.status,
+            r.repeats_ok,
+            r.repeats,
+            f(&|m| m.p50_us),
+            f(&|m| m.p90_us),
+            f(&|m| m.p99_us),
+            f(&|m| m.max_us),
+            opt(r.p50_min_us),
+            opt(r.p50_max_us),
+            m.map(|m| m.samples.to_string()).unwrap_or_default(),
+            f(&|m| m.msgs_per_s),
+            f(&|m| m.mb_per_s),
+            m.map(|m| m.sent.to_string()).unwrap_or_default(),
+            m.map(|m| m.lost.to_string()).unwrap_or_default(),
+            f(&|m| m.cpu_pub_pct),
+            f(&|m| m.cpu_sub_pct),
+            f(&|m| m.cpu_per_msg_us),
+            f(&|m| m.rss_pub_mb),
+            f(&|m| m.rss_sub_mb),
+            f(&|m| m.publish_call_p50_us),
+            opt(r.ratio_p50_vs_peer),
+            opt(r.ratio_cpu_vs_peer),
+            csv_field(&r.error),
+        );
+    }
+    for m in mem {
+        let _ = writeln!(
+            s,
+            "memcpy_{b},memcpy,{b},max,1,copy,memcpy,ok,1,1,{p:.3},,,,,,,,{g:.3},,,,,,,,,,,",
+            b = m.payload_bytes,
+            p = m.p50_us,
+            g = m.gb_per_s * 1000.0,
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.0), Some(1.0));
+        assert_eq!(percentile(&v, 1.0), Some(100.0));
+        assert_eq!(percentile(&v, 0.5), Some(51.0));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn median_even_odd() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn csv_quotes() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("x\"y"), "\"x\"\"y\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+
+    #[test]
+    fn failed_runs_make_a_fail_row() {
+        let cfg = crate::config::plan(crate::config::Mode::Quick)[0].clone();
+        let run = RunOutcome {
+            status: Status::Failed,
+            reason: "pub: discovery timeout".into(),
+            domain_id: 1,
+            wall_s: 1.0,
+            publisher: None,
+            subscribers: vec![],
+            lat_ns: vec![],
+            shm_left: 0,
+        };
+        let row = make_row(&cfg, RENOIR, vec![run]);
+        assert_eq!(row.status, "fail");
+        assert!(row.median.is_none());
+        let t = table(&[row], &[]);
+        assert!(t.contains("discovery timeout"), "{t}");
+    }
+}
