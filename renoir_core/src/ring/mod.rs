@@ -45,8 +45,14 @@
 #![allow(clippy::disallowed_types)]
 
 mod broadcast;
+mod mpmc;
+mod sequenced;
+mod spsc;
 
 pub use broadcast::{BroadcastHeader, BroadcastReader, HeapBroadcast, Received, SpmcBroadcast};
+pub use mpmc::{HeapMpmc, MpmcHeader, MpmcRing};
+pub use sequenced::{HeapSequenced, SequencedHeader, SequencedRing};
+pub use spsc::{HeapSpsc, SpscHeader, SpscRing};
 
 use crate::sync::atomic::AtomicU64;
 
@@ -231,6 +237,8 @@ pub enum AttachError {
 pub enum PushError {
     #[error("ring is full")]
     Full,
+    #[error("the claimed sequence number was revoked by the consumer")]
+    Revoked,
     #[error("ring memory is corrupt: {0}")]
     Corrupt(&'static str),
 }
