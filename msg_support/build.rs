@@ -11,7 +11,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 const NEEDED: &str = "rosidl_runtime_c/message_type_support_struct.h";
-const FAIL: &str = "msg_support needs ROS 2 Jazzy headers: run scripts/ros_env.sh or source a ROS 2 install";
+const FAIL: &str =
+    "msg_support needs ROS 2 Jazzy headers: run scripts/ros_env.sh or source a ROS 2 install";
 
 /// Include directories of a prefix: plain `include/` (classic layout) and
 /// `include/<pkg>/` (Humble+ per-package layout, used by the PyPI wheels).
@@ -31,7 +32,9 @@ fn include_dirs(prefix: &Path) -> Vec<PathBuf> {
 }
 
 fn has_headers(prefix: &Path) -> bool {
-    include_dirs(prefix).iter().any(|d| d.join(NEEDED).is_file())
+    include_dirs(prefix)
+        .iter()
+        .any(|d| d.join(NEEDED).is_file())
 }
 
 fn find_prefix() -> Option<PathBuf> {
@@ -125,7 +128,9 @@ fn main() {
     for d in &incs {
         b = b.clang_arg(format!("-I{}", d.display()));
     }
-    let bindings = b.generate().unwrap_or_else(|e| panic!("bindgen (C) failed: {e}; {FAIL}"));
+    let bindings = b
+        .generate()
+        .unwrap_or_else(|e| panic!("bindgen (C) failed: {e}; {FAIL}"));
     bindings
         .write_to_file(out.join("rosidl_c.rs"))
         .expect("write rosidl_c.rs");
@@ -171,7 +176,14 @@ fn main() {
     let cxx = env::var("CXX").unwrap_or_else(|_| "c++".to_string());
     let obj = out.join("cxx_shim.o");
     let status = std::process::Command::new(&cxx)
-        .args(["-std=c++17", "-O2", "-fPIC", "-c", "src/ffi/cxx_shim.cpp", "-o"])
+        .args([
+            "-std=c++17",
+            "-O2",
+            "-fPIC",
+            "-c",
+            "src/ffi/cxx_shim.cpp",
+            "-o",
+        ])
         .arg(&obj)
         .status()
         .unwrap_or_else(|e| panic!("running C++ compiler {cxx:?}: {e}"));
@@ -202,6 +214,9 @@ fn main() {
     let arg = format!("-Wl,--disable-new-dtags,-rpath,{}", rpath.join(":"));
     println!("cargo:rustc-link-arg-tests={arg}");
     println!("cargo:rustc-link-arg-benches={arg}");
-    println!("cargo:rustc-env=RENOIR_BUILD_ROS_PREFIX={}", prefix.display());
+    println!(
+        "cargo:rustc-env=RENOIR_BUILD_ROS_PREFIX={}",
+        prefix.display()
+    );
     println!("cargo:rustc-env=RENOIR_BUILD_ROS_LIBS={}", rpath.join(":"));
 }

@@ -35,16 +35,20 @@ impl<'a> Writer<'a> {
 
     #[inline]
     fn too_small(&self) -> SerializeError {
-        SerializeError::BufferTooSmall { capacity: self.buf.len() }
+        SerializeError::BufferTooSmall {
+            capacity: self.buf.len(),
+        }
     }
 
     /// Pads with zeros to `align`.
     #[inline]
     pub fn align(&mut self, align: usize) -> Result<(), SerializeError> {
         let to = align_up(self.pos, align);
-        let pad = self.buf.get_mut(self.pos..to).ok_or_else(|| SerializeError::BufferTooSmall {
-            capacity: 0,
-        })?;
+        let capacity = self.buf.len();
+        let pad = self
+            .buf
+            .get_mut(self.pos..to)
+            .ok_or(SerializeError::BufferTooSmall { capacity })?;
         pad.fill(0);
         self.pos = to;
         Ok(())
@@ -135,7 +139,10 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn need(&self, n: usize) -> Result<(), DeserializeError> {
         if n > self.remaining() {
-            Err(DeserializeError::Truncated { offset: self.pos, needed: n })
+            Err(DeserializeError::Truncated {
+                offset: self.pos,
+                needed: n,
+            })
         } else {
             Ok(())
         }

@@ -54,9 +54,11 @@ impl Primitive {
     /// Bytes of one value in CDR (and in memory: the two coincide for every primitive).
     pub const fn size(self) -> usize {
         match self {
-            Primitive::Bool | Primitive::Char | Primitive::Octet | Primitive::U8 | Primitive::I8 => {
-                1
-            }
+            Primitive::Bool
+            | Primitive::Char
+            | Primitive::Octet
+            | Primitive::U8
+            | Primitive::I8 => 1,
             Primitive::U16 | Primitive::I16 | Primitive::WChar => 2,
             Primitive::U32 | Primitive::I32 | Primitive::F32 => 4,
             Primitive::U64 | Primitive::I64 | Primitive::F64 => 8,

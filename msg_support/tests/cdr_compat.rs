@@ -13,11 +13,21 @@ const SEEDS: u64 = 24;
 
 /// For one flavor: our deserialize + rmw_serialize, rmw_deserialize + our
 /// serialize, our deserialize + our serialize must all reproduce `bytes`.
-fn roundtrip(ts: &std::sync::Arc<MessageTypeSupport>, handle: *const std::ffi::c_void, bytes: &[u8], what: &str) {
+fn roundtrip(
+    ts: &std::sync::Arc<MessageTypeSupport>,
+    handle: *const std::ffi::c_void,
+    bytes: &[u8],
+    what: &str,
+) {
     let mut m1 = Msg::new(ts);
-    m1.de(bytes).unwrap_or_else(|e| panic!("{what}: our deserialize failed: {e}"));
+    m1.de(bytes)
+        .unwrap_or_else(|e| panic!("{what}: our deserialize failed: {e}"));
     let ours = m1.ser();
-    assert!(ours == bytes, "{what}: ours(de(bytes)) != bytes: {}", diff(&ours, bytes));
+    assert!(
+        ours == bytes,
+        "{what}: ours(de(bytes)) != bytes: {}",
+        diff(&ours, bytes)
+    );
     // SAFETY: m1 is a valid message for this handle.
     let theirs = unsafe { rmw_serialize(m1.ptr(), handle) };
     if let Err(d) = same_as_fastrtps(bytes, &theirs) {
@@ -29,7 +39,11 @@ fn roundtrip(ts: &std::sync::Arc<MessageTypeSupport>, handle: *const std::ffi::c
     let rc = unsafe { rmw_deserialize(bytes, handle, m2.ptr()) };
     assert_eq!(rc, 0, "{what}: rmw_deserialize failed");
     let ours2 = m2.ser();
-    assert!(ours2 == bytes, "{what}: ours(rmw_deserialize(bytes)) != bytes: {}", diff(&ours2, bytes));
+    assert!(
+        ours2 == bytes,
+        "{what}: ours(rmw_deserialize(bytes)) != bytes: {}",
+        diff(&ours2, bytes)
+    );
 }
 
 fn check_type(pkg: &str, name: &str) {
@@ -57,7 +71,12 @@ fn check_type(pkg: &str, name: &str) {
     for seed in 0..SEEDS {
         let bytes = Gen::cdr(tc.layout(), seed * 7919 + 17, seed == 0);
         roundtrip(&tc, hc, &bytes, &format!("{pkg}/{name} C seed {seed}"));
-        roundtrip(&tcpp, hcpp, &bytes, &format!("{pkg}/{name} C++ seed {seed}"));
+        roundtrip(
+            &tcpp,
+            hcpp,
+            &bytes,
+            &format!("{pkg}/{name} C++ seed {seed}"),
+        );
     }
 }
 
@@ -83,11 +102,25 @@ fn resolve_reports_names_and_hashes() {
     assert_eq!(ti.type_name(), "sensor_msgs/msg/Image");
     assert_eq!(ti.type_hash(), Some(h));
     // Cached per handle.
-    assert!(std::sync::Arc::ptr_eq(&ts, &resolve(c_handle("sensor_msgs", "Image"))));
+    assert!(std::sync::Arc::ptr_eq(
+        &ts,
+        &resolve(c_handle("sensor_msgs", "Image"))
+    ));
     // Layout facts.
     let l = ts.layout();
     let names: Vec<&str> = l.fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["header", "height", "width", "encoding", "is_bigendian", "step", "data"]);
+    assert_eq!(
+        names,
+        [
+            "header",
+            "height",
+            "width",
+            "encoding",
+            "is_bigendian",
+            "step",
+            "data"
+        ]
+    );
     // Null handle.
     // SAFETY: null is allowed.
     assert!(unsafe { MessageTypeSupport::resolve(std::ptr::null()) }.is_err());
@@ -95,7 +128,10 @@ fn resolve_reports_names_and_hashes() {
 
 #[test]
 fn services_resolve_and_roundtrip() {
-    for h in [c_service_handle("test_msgs", "BasicTypes"), cpp_service_handle("test_msgs", "BasicTypes")] {
+    for h in [
+        c_service_handle("test_msgs", "BasicTypes"),
+        cpp_service_handle("test_msgs", "BasicTypes"),
+    ] {
         // SAFETY: valid service handle.
         let s = unsafe { msg_support::ServiceTypeSupport::resolve(h) }.expect("resolve service");
         assert_eq!(s.type_name, "test_msgs/srv/BasicTypes");

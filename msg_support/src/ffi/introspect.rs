@@ -9,7 +9,6 @@ use super::bindings::{c, cpp};
 use crate::error::ResolveError;
 use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
 
-
 const ID_C: &CStr = c"rosidl_typesupport_introspection_c";
 const ID_CPP: &CStr = c"rosidl_typesupport_introspection_cpp";
 
@@ -35,11 +34,14 @@ pub(crate) struct MemberFns {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum InitFn {
     C {
-        init: Option<unsafe extern "C" fn(*mut c_void, c::rosidl_runtime_c__message_initialization)>,
+        init:
+            Option<unsafe extern "C" fn(*mut c_void, c::rosidl_runtime_c__message_initialization)>,
         fini: Option<unsafe extern "C" fn(*mut c_void)>,
     },
     Cpp {
-        init: Option<unsafe extern "C" fn(*mut c_void, cpp::rosidl_runtime_cpp_MessageInitialization)>,
+        init: Option<
+            unsafe extern "C" fn(*mut c_void, cpp::rosidl_runtime_cpp_MessageInitialization),
+        >,
         fini: Option<unsafe extern "C" fn(*mut c_void)>,
     },
 }
@@ -175,13 +177,19 @@ pub(crate) unsafe fn resolve_message(
         // SAFETY: `h` is a valid introspection handle returned by rosidl.
         let data = unsafe { (*h).data };
         if data.is_null() {
-            return Err(ResolveError::Invalid("introspection handle has null data".into()));
+            return Err(ResolveError::Invalid(
+                "introspection handle has null data".into(),
+            ));
         }
         // SAFETY: the data of an introspection handle is its MessageMembers struct.
         let layout = unsafe { layout_from_members(data, flavor, None) }?;
         // SAFETY: both handles are valid.
         let hash = unsafe { message_hash(ts) }.or_else(|| unsafe { message_hash(h) });
-        return Ok(Resolved { layout, hash, identifier: ident });
+        return Ok(Resolved {
+            layout,
+            hash,
+            identifier: ident,
+        });
     }
     Err(ResolveError::NoIntrospection { identifier: ident })
 }
@@ -249,24 +257,42 @@ pub(crate) unsafe fn resolve_service(
         // SAFETY: valid introspection service handle.
         let data = unsafe { (*h).data };
         if data.is_null() {
-            return Err(ResolveError::Invalid("service introspection data is null".into()));
+            return Err(ResolveError::Invalid(
+                "service introspection data is null".into(),
+            ));
         }
         // Both flavors' ServiceMembers have the same C layout:
         // { ns, name, request_members_, response_members_, event_members_ }.
         let (ns, name, req, resp) = match flavor {
             Flavor::C => {
                 // SAFETY: data of a C introspection service handle.
-                let s = unsafe { &*(data as *const c::rosidl_typesupport_introspection_c__ServiceMembers) };
-                (s.service_namespace_, s.service_name_, s.request_members_ as *const c_void, s.response_members_ as *const c_void)
+                let s = unsafe {
+                    &*(data as *const c::rosidl_typesupport_introspection_c__ServiceMembers)
+                };
+                (
+                    s.service_namespace_,
+                    s.service_name_,
+                    s.request_members_ as *const c_void,
+                    s.response_members_ as *const c_void,
+                )
             }
             Flavor::Cpp => {
                 // SAFETY: data of a C++ introspection service handle.
-                let s = unsafe { &*(data as *const cpp::rosidl_typesupport_introspection_cpp_ServiceMembers_s) };
-                (s.service_namespace_, s.service_name_, s.request_members_ as *const c_void, s.response_members_ as *const c_void)
+                let s = unsafe {
+                    &*(data as *const cpp::rosidl_typesupport_introspection_cpp_ServiceMembers_s)
+                };
+                (
+                    s.service_namespace_,
+                    s.service_name_,
+                    s.request_members_ as *const c_void,
+                    s.response_members_ as *const c_void,
+                )
             }
         };
         if req.is_null() || resp.is_null() {
-            return Err(ResolveError::Invalid("service without request/response members".into()));
+            return Err(ResolveError::Invalid(
+                "service without request/response members".into(),
+            ));
         }
         // SAFETY: static strings or null.
         let ns = unsafe { cstr(ns) }.unwrap_or_default();
@@ -368,36 +394,52 @@ pub(crate) unsafe fn layout_from_members(
 ) -> Result<Arc<MessageLayout>, ResolveError> {
     let depth = depth.unwrap_or(0);
     if depth > 64 {
-        return Err(ResolveError::Invalid("message nesting deeper than 64".into()));
+        return Err(ResolveError::Invalid(
+            "message nesting deeper than 64".into(),
+        ));
     }
     let key = members as usize;
-    if let Some(l) = layout_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    if let Some(l) = layout_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+    {
         return Ok(l.clone());
     }
     let (ns, name, count, size_of, member_ptr, init_fn): (_, _, u32, usize, *const c_void, InitFn) =
         match flavor {
             Flavor::C => {
                 // SAFETY: per contract.
-                let m = unsafe { &*(members as *const c::rosidl_typesupport_introspection_c__MessageMembers) };
+                let m = unsafe {
+                    &*(members as *const c::rosidl_typesupport_introspection_c__MessageMembers)
+                };
                 (
                     m.message_namespace_,
                     m.message_name_,
                     m.member_count_,
                     m.size_of_,
                     m.members_ as *const c_void,
-                    InitFn::C { init: m.init_function, fini: m.fini_function },
+                    InitFn::C {
+                        init: m.init_function,
+                        fini: m.fini_function,
+                    },
                 )
             }
             Flavor::Cpp => {
                 // SAFETY: per contract.
-                let m = unsafe { &*(members as *const cpp::rosidl_typesupport_introspection_cpp_MessageMembers_s) };
+                let m = unsafe {
+                    &*(members as *const cpp::rosidl_typesupport_introspection_cpp_MessageMembers_s)
+                };
                 (
                     m.message_namespace_,
                     m.message_name_,
                     m.member_count_,
                     m.size_of_,
                     m.members_ as *const c_void,
-                    InitFn::Cpp { init: m.init_function, fini: m.fini_function },
+                    InitFn::Cpp {
+                        init: m.init_function,
+                        fini: m.fini_function,
+                    },
                 )
             }
         };
@@ -407,14 +449,19 @@ pub(crate) unsafe fn layout_from_members(
     let name = unsafe { cstr(name) }.unwrap_or_default();
     let (package, subfolder) = split_namespace(&ns);
     if count > 0 && member_ptr.is_null() {
-        return Err(ResolveError::Invalid(format!("{ns}/{name}: null members array")));
+        return Err(ResolveError::Invalid(format!(
+            "{ns}/{name}: null members array"
+        )));
     }
     let mut fields = Vec::with_capacity(count as usize);
     for i in 0..count as usize {
         let raw = match flavor {
             Flavor::C => {
                 // SAFETY: `members_` is an array of `member_count_` entries.
-                let m = unsafe { &*(member_ptr as *const c::rosidl_typesupport_introspection_c__MessageMember).add(i) };
+                let m = unsafe {
+                    &*(member_ptr as *const c::rosidl_typesupport_introspection_c__MessageMember)
+                        .add(i)
+                };
                 RawMember {
                     name: m.name_,
                     type_id: m.type_id_,
@@ -437,7 +484,11 @@ pub(crate) unsafe fn layout_from_members(
             }
             Flavor::Cpp => {
                 // SAFETY: as above, C++ flavor.
-                let m = unsafe { &*(member_ptr as *const cpp::rosidl_typesupport_introspection_cpp_MessageMember_s).add(i) };
+                let m = unsafe {
+                    &*(member_ptr
+                        as *const cpp::rosidl_typesupport_introspection_cpp_MessageMember_s)
+                        .add(i)
+                };
                 RawMember {
                     name: m.name_,
                     type_id: m.type_id_,
@@ -463,16 +514,24 @@ pub(crate) unsafe fn layout_from_members(
         let fname = unsafe { cstr(raw.name) }.unwrap_or_default();
         let bound = |b: usize| if b == 0 { None } else { Some(b) };
         let ty = match raw.type_id {
-            TYPE_STRING => FieldType::String { bound: bound(raw.string_upper_bound) },
-            TYPE_WSTRING => FieldType::WString { bound: bound(raw.string_upper_bound) },
+            TYPE_STRING => FieldType::String {
+                bound: bound(raw.string_upper_bound),
+            },
+            TYPE_WSTRING => FieldType::WString {
+                bound: bound(raw.string_upper_bound),
+            },
             TYPE_MESSAGE => {
                 if raw.members.is_null() {
-                    return Err(ResolveError::Invalid(format!("{ns}/{name}.{fname}: nested type without members")));
+                    return Err(ResolveError::Invalid(format!(
+                        "{ns}/{name}.{fname}: nested type without members"
+                    )));
                 }
                 // SAFETY: `members_` of a message member is the nested type's introspection handle.
                 let data = unsafe { (*raw.members).data };
                 if data.is_null() {
-                    return Err(ResolveError::Invalid(format!("{ns}/{name}.{fname}: nested handle without data")));
+                    return Err(ResolveError::Invalid(format!(
+                        "{ns}/{name}.{fname}: nested handle without data"
+                    )));
                 }
                 // SAFETY: the nested handle's data is a MessageMembers of the same flavor.
                 FieldType::Message(unsafe { layout_from_members(data, flavor, Some(depth + 1)) }?)
@@ -480,7 +539,9 @@ pub(crate) unsafe fn layout_from_members(
             t => match primitive_of(t) {
                 Some(p) => FieldType::Primitive(p),
                 None => {
-                    return Err(ResolveError::Invalid(format!("{ns}/{name}.{fname}: unknown type id {t}")))
+                    return Err(ResolveError::Invalid(format!(
+                        "{ns}/{name}.{fname}: unknown type id {t}"
+                    )))
                 }
             },
         };
@@ -489,7 +550,13 @@ pub(crate) unsafe fn layout_from_members(
         } else if raw.array_size > 0 && !raw.is_upper_bound {
             Arity::Array(raw.array_size)
         } else {
-            Arity::Sequence { bound: if raw.is_upper_bound { Some(raw.array_size) } else { None } }
+            Arity::Sequence {
+                bound: if raw.is_upper_bound {
+                    Some(raw.array_size)
+                } else {
+                    None
+                },
+            }
         };
         if raw.is_array && matches!(arity, Arity::Sequence { .. }) {
             let ok = match flavor {
@@ -497,12 +564,24 @@ pub(crate) unsafe fn layout_from_members(
                 Flavor::Cpp => raw.fns.resize_cpp.is_some() && raw.fns.size.is_some(),
             };
             if !ok {
-                return Err(ResolveError::Invalid(format!("{ns}/{name}.{fname}: sequence without resize/size function")));
+                return Err(ResolveError::Invalid(format!(
+                    "{ns}/{name}.{fname}: sequence without resize/size function"
+                )));
             }
         }
-        fields.push(Field { name: fname, ty, arity, offset: raw.offset as usize, fns: raw.fns });
+        fields.push(Field {
+            name: fname,
+            ty,
+            arity,
+            offset: raw.offset as usize,
+            fns: raw.fns,
+        });
     }
-    let min_cdr_size = fields.iter().map(|f| f.min_cdr_size()).fold(0usize, usize::saturating_add).max(1);
+    let min_cdr_size = fields
+        .iter()
+        .map(|f| f.min_cdr_size())
+        .fold(0usize, usize::saturating_add)
+        .max(1);
     let layout = Arc::new(MessageLayout {
         package,
         subfolder,
@@ -530,7 +609,12 @@ pub(crate) unsafe fn init_message(layout: &MessageLayout, msg: *mut c_void) -> b
     match layout.init_fn {
         InitFn::C { init: Some(f), .. } => {
             // SAFETY: per contract; ALL = 0.
-            unsafe { f(msg, c::rosidl_runtime_c__message_initialization_ROSIDL_RUNTIME_C_MSG_INIT_ALL) };
+            unsafe {
+                f(
+                    msg,
+                    c::rosidl_runtime_c__message_initialization_ROSIDL_RUNTIME_C_MSG_INIT_ALL,
+                )
+            };
             true
         }
         InitFn::Cpp { init: Some(f), .. } => {
@@ -566,7 +650,13 @@ mod tests {
 
     #[test]
     fn namespaces() {
-        assert_eq!(split_namespace("test_msgs__msg"), ("test_msgs".into(), "msg".into()));
-        assert_eq!(split_namespace("test_msgs::srv"), ("test_msgs".into(), "srv".into()));
+        assert_eq!(
+            split_namespace("test_msgs__msg"),
+            ("test_msgs".into(), "msg".into())
+        );
+        assert_eq!(
+            split_namespace("test_msgs::srv"),
+            ("test_msgs".into(), "srv".into())
+        );
     }
 }

@@ -6,11 +6,11 @@ use std::ffi::c_void;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::cdr::{split_header, Reader, Writer, ENCAPSULATION_LE};
-use crate::error::{DeserializeError, ResolveError, SerializeError};
 use super::introspect as ffi;
 use super::introspect::{RawMessageTypeSupport, RawServiceTypeSupport};
 use super::walk::{read_message, write_message, Counter};
+use crate::cdr::{split_header, Reader, Writer, ENCAPSULATION_LE};
+use crate::error::{DeserializeError, ResolveError, SerializeError};
 use crate::layout::{Flavor, MessageLayout};
 
 /// A rosidl type hash (`rosidl_type_hash_t`).
@@ -73,7 +73,11 @@ impl MessageTypeSupport {
     /// libraries stay loaded for the rest of the process (as rcl guarantees).
     pub unsafe fn resolve(handle: *const c_void) -> Result<Arc<MessageTypeSupport>, ResolveError> {
         let key = handle as usize;
-        if let Some(ts) = message_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(ts) = message_cache()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(ts.clone());
         }
         // SAFETY: forwarded contract.
@@ -143,7 +147,11 @@ impl MessageTypeSupport {
     ///
     /// # Safety
     /// As [`Self::serialized_size`].
-    pub unsafe fn serialize(&self, msg: *const c_void, out: &mut [u8]) -> Result<usize, SerializeError> {
+    pub unsafe fn serialize(
+        &self,
+        msg: *const c_void,
+        out: &mut [u8],
+    ) -> Result<usize, SerializeError> {
         // SAFETY: forwarded contract.
         unsafe { serialize(&self.layout, msg, out) }
     }
@@ -169,7 +177,11 @@ impl MessageTypeSupport {
     /// # Safety
     /// `msg` points to a valid, initialized message of this type and flavor,
     /// exclusively borrowed for the call.
-    pub unsafe fn deserialize(&self, bytes: &[u8], msg: *mut c_void) -> Result<(), DeserializeError> {
+    pub unsafe fn deserialize(
+        &self,
+        bytes: &[u8],
+        msg: *mut c_void,
+    ) -> Result<(), DeserializeError> {
         // SAFETY: forwarded contract.
         unsafe { deserialize(&self.layout, bytes, msg) }
     }
@@ -200,7 +212,10 @@ impl MessageTypeSupport {
 ///
 /// # Safety
 /// See [`MessageTypeSupport::serialized_size`].
-pub unsafe fn serialized_size(layout: &MessageLayout, msg: *const c_void) -> Result<usize, SerializeError> {
+pub unsafe fn serialized_size(
+    layout: &MessageLayout,
+    msg: *const c_void,
+) -> Result<usize, SerializeError> {
     let mut c = Counter(0);
     // SAFETY: forwarded contract.
     unsafe { write_message(layout, msg as *const u8, &mut c) }?;
@@ -211,9 +226,15 @@ pub unsafe fn serialized_size(layout: &MessageLayout, msg: *const c_void) -> Res
 ///
 /// # Safety
 /// See [`MessageTypeSupport::serialize`].
-pub unsafe fn serialize(layout: &MessageLayout, msg: *const c_void, out: &mut [u8]) -> Result<usize, SerializeError> {
+pub unsafe fn serialize(
+    layout: &MessageLayout,
+    msg: *const c_void,
+    out: &mut [u8],
+) -> Result<usize, SerializeError> {
     if out.len() < ENCAPSULATION_LE.len() {
-        return Err(SerializeError::BufferTooSmall { capacity: out.len() });
+        return Err(SerializeError::BufferTooSmall {
+            capacity: out.len(),
+        });
     }
     let capacity = out.len();
     let (head, body) = out.split_at_mut(ENCAPSULATION_LE.len());
@@ -231,7 +252,11 @@ pub unsafe fn serialize(layout: &MessageLayout, msg: *const c_void, out: &mut [u
 ///
 /// # Safety
 /// See [`MessageTypeSupport::deserialize`].
-pub unsafe fn deserialize(layout: &MessageLayout, bytes: &[u8], msg: *mut c_void) -> Result<(), DeserializeError> {
+pub unsafe fn deserialize(
+    layout: &MessageLayout,
+    bytes: &[u8],
+    msg: *mut c_void,
+) -> Result<(), DeserializeError> {
     let body = split_header(bytes)?;
     let mut r = Reader::new(body);
     // SAFETY: forwarded contract.
@@ -264,7 +289,11 @@ impl ServiceTypeSupport {
     /// libraries stay loaded.
     pub unsafe fn resolve(handle: *const c_void) -> Result<Arc<ServiceTypeSupport>, ResolveError> {
         let key = handle as usize;
-        if let Some(ts) = service_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(ts) = service_cache()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(ts.clone());
         }
         // SAFETY: forwarded contract.

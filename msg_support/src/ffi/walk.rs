@@ -57,7 +57,11 @@ fn c_stride(ty: &FieldType) -> usize {
 /// Where the elements of an array or sequence field live.
 enum Elems {
     /// `len` elements at `ptr`, `stride` bytes apart.
-    Contig { ptr: *mut u8, len: usize, stride: usize },
+    Contig {
+        ptr: *mut u8,
+        len: usize,
+        stride: usize,
+    },
     /// Only reachable through the introspection accessors of the member at `member`.
     Indirect { member: *mut c_void, len: usize },
 }
@@ -79,23 +83,42 @@ unsafe fn elems(flavor: Flavor, f: &Field, p: *mut u8, write: bool) -> Result<El
     let is_bool = matches!(f.ty, FieldType::Primitive(Primitive::Bool));
     match (flavor, f.arity) {
         (_, Arity::Single) => Err("not an array"),
-        (Flavor::C, Arity::Array(n)) => Ok(Elems::Contig { ptr: p, len: n, stride: c_stride(&f.ty) }),
+        (Flavor::C, Arity::Array(n)) => Ok(Elems::Contig {
+            ptr: p,
+            len: n,
+            stride: c_stride(&f.ty),
+        }),
         (Flavor::C, Arity::Sequence { .. }) => {
             // SAFETY: a C sequence field is a rosidl_runtime_c sequence struct (RawSeq layout).
             let s = unsafe { &*(p as *const RawSeq) };
             if s.size > 0 && s.data.is_null() {
                 return Err("sequence with null data and non-zero size");
             }
-            Ok(Elems::Contig { ptr: s.data, len: s.size, stride: c_stride(&f.ty) })
+            Ok(Elems::Contig {
+                ptr: s.data,
+                len: s.size,
+                stride: c_stride(&f.ty),
+            })
         }
         (Flavor::Cpp, Arity::Array(n)) => {
             if is_prim {
                 // std::array<T, N> of a primitive: N values inline.
-                Ok(Elems::Contig { ptr: p, len: n, stride: c_stride(&f.ty) })
+                Ok(Elems::Contig {
+                    ptr: p,
+                    len: n,
+                    stride: c_stride(&f.ty),
+                })
             } else if let FieldType::Message(m) = &f.ty {
-                Ok(Elems::Contig { ptr: p, len: n, stride: m.size_of })
+                Ok(Elems::Contig {
+                    ptr: p,
+                    len: n,
+                    stride: m.size_of,
+                })
             } else {
-                Ok(Elems::Indirect { member: p as *mut c_void, len: n })
+                Ok(Elems::Indirect {
+                    member: p as *mut c_void,
+                    len: n,
+                })
             }
         }
         (Flavor::Cpp, Arity::Sequence { .. }) => {
@@ -116,9 +139,16 @@ unsafe fn elems(flavor: Flavor, f: &Field, p: *mut u8, write: bool) -> Result<El
                         unsafe { get(p as *const c_void, 0) as *mut u8 }
                     }
                 };
-                Ok(Elems::Contig { ptr, len, stride: c_stride(&f.ty) })
+                Ok(Elems::Contig {
+                    ptr,
+                    len,
+                    stride: c_stride(&f.ty),
+                })
             } else {
-                Ok(Elems::Indirect { member: p as *mut c_void, len })
+                Ok(Elems::Indirect {
+                    member: p as *mut c_void,
+                    len,
+                })
             }
         }
     }
@@ -211,11 +241,17 @@ impl Sink for Writer<'_> {
 }
 
 fn invalid(f: &Field, reason: &'static str) -> SerializeError {
-    SerializeError::InvalidMessage { field: f.name.clone(), reason }
+    SerializeError::InvalidMessage {
+        field: f.name.clone(),
+        reason,
+    }
 }
 
 fn len_u32(f: &Field, len: usize) -> Result<u32, SerializeError> {
-    u32::try_from(len).map_err(|_| SerializeError::TooLong { field: f.name.clone(), len })
+    u32::try_from(len).map_err(|_| SerializeError::TooLong {
+        field: f.name.clone(),
+        len,
+    })
 }
 
 /// Serializes (or sizes) the message at `msg`.
@@ -241,7 +277,11 @@ pub(crate) unsafe fn write_message<S: Sink>(
                 if let Arity::Sequence { bound } = f.arity {
                     if let Some(b) = bound {
                         if len > b {
-                            return Err(SerializeError::BoundExceeded { field: f.name.clone(), len, bound: b });
+                            return Err(SerializeError::BoundExceeded {
+                                field: f.name.clone(),
+                                len,
+                                bound: b,
+                            });
                         }
                     }
                     out.u32(len_u32(f, len)?)?;
@@ -250,7 +290,9 @@ pub(crate) unsafe fn write_message<S: Sink>(
                     (FieldType::Primitive(prim), Elems::Contig { ptr, len, stride }) => {
                         if *len > 0 {
                             // SAFETY: `len` contiguous primitives of `stride` bytes at `ptr`.
-                            let src = unsafe { std::slice::from_raw_parts(*ptr as *const u8, len * stride) };
+                            let src = unsafe {
+                                std::slice::from_raw_parts(*ptr as *const u8, len * stride)
+                            };
                             out.prims(prim.align(), mem_size(*prim), src)?;
                         } else {
                             out.prims(prim.align(), mem_size(*prim), &[])?;
@@ -271,7 +313,8 @@ pub(crate) unsafe fn write_message<S: Sink>(
                     (ty, e) => {
                         for i in 0..len {
                             // SAFETY: i < len.
-                            let ep = unsafe { elem_ptr(f, e, i, false) }.map_err(|r| invalid(f, r))?;
+                            let ep =
+                                unsafe { elem_ptr(f, e, i, false) }.map_err(|r| invalid(f, r))?;
                             // SAFETY: element pointer of a valid message.
                             unsafe { write_one(layout.flavor, f, ty, ep, out) }?;
                         }
@@ -305,7 +348,11 @@ unsafe fn write_one<S: Sink>(
             let bytes = unsafe { string_bytes(flavor, p) }.map_err(|r| invalid(f, r))?;
             if let Some(b) = bound {
                 if bytes.len() > *b {
-                    return Err(SerializeError::BoundExceeded { field: f.name.clone(), len: bytes.len(), bound: *b });
+                    return Err(SerializeError::BoundExceeded {
+                        field: f.name.clone(),
+                        len: bytes.len(),
+                        bound: *b,
+                    });
                 }
             }
             out.u32(len_u32(f, bytes.len() + 1)?)?;
@@ -317,7 +364,11 @@ unsafe fn write_one<S: Sink>(
             let units = unsafe { wstring_units(flavor, p) }.map_err(|r| invalid(f, r))?;
             if let Some(b) = bound {
                 if units.len() > *b {
-                    return Err(SerializeError::BoundExceeded { field: f.name.clone(), len: units.len(), bound: *b });
+                    return Err(SerializeError::BoundExceeded {
+                        field: f.name.clone(),
+                        len: units.len(),
+                        bound: *b,
+                    });
                 }
             }
             out.u32(len_u32(f, units.len())?)?;
@@ -345,7 +396,10 @@ unsafe fn string_bytes<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u8], &'sta
         }
         // SAFETY: per contract, `p` is a std::string.
         Flavor::Cpp => unsafe {
-            (renoir_cxx_string_data(p as *const c_void) as *const u8, renoir_cxx_string_size(p as *const c_void))
+            (
+                renoir_cxx_string_data(p as *const c_void) as *const u8,
+                renoir_cxx_string_size(p as *const c_void),
+            )
         },
     };
     if len == 0 {
@@ -371,7 +425,10 @@ unsafe fn wstring_units<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u16], &'s
         }
         // SAFETY: per contract, `p` is a std::u16string.
         Flavor::Cpp => unsafe {
-            (renoir_cxx_u16string_data(p as *const c_void), renoir_cxx_u16string_size(p as *const c_void))
+            (
+                renoir_cxx_u16string_data(p as *const c_void),
+                renoir_cxx_u16string_size(p as *const c_void),
+            )
         },
     };
     if len == 0 {
@@ -389,7 +446,10 @@ unsafe fn wstring_units<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u16], &'s
 // ---------------------------------------------------------------------------
 
 fn dinvalid(f: &Field, reason: &'static str) -> DeserializeError {
-    DeserializeError::InvalidMessage { field: f.name.clone(), reason }
+    DeserializeError::InvalidMessage {
+        field: f.name.clone(),
+        reason,
+    }
 }
 
 /// Checks that every byte of a bool run is 0 or 1.
@@ -429,13 +489,18 @@ pub(crate) unsafe fn read_message(
                 let n = r.u32()? as usize;
                 if let Some(b) = bound {
                     if n > b {
-                        return Err(DeserializeError::BoundExceeded { field: f.name.clone(), len: n, bound: b });
+                        return Err(DeserializeError::BoundExceeded {
+                            field: f.name.clone(),
+                            len: n,
+                            bound: b,
+                        });
                     }
                 }
                 // Refuse lengths the remaining input cannot possibly hold before allocating.
                 r.need(n.saturating_mul(f.ty.min_cdr_size()))?;
                 // SAFETY: sequence field of a valid message.
-                let cur = unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
+                let cur =
+                    unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
                 if cur.len() != n {
                     // SAFETY: sequence field of a valid message, exclusively borrowed.
                     unsafe { resize(layout.flavor, f, p, n) }?;
@@ -443,7 +508,10 @@ pub(crate) unsafe fn read_message(
                 // SAFETY: as above, after resizing.
                 let e = unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
                 if e.len() != n {
-                    return Err(DeserializeError::ResizeFailed { field: f.name.clone(), len: n });
+                    return Err(DeserializeError::ResizeFailed {
+                        field: f.name.clone(),
+                        len: n,
+                    });
                 }
                 // SAFETY: `e` describes exactly n elements.
                 unsafe { read_elems(layout.flavor, f, &e, n, r) }?;
@@ -460,16 +528,25 @@ pub(crate) unsafe fn read_message(
 unsafe fn resize(flavor: Flavor, f: &Field, p: *mut u8, n: usize) -> Result<(), DeserializeError> {
     match flavor {
         Flavor::C => {
-            let rs = f.fns.resize_c.ok_or_else(|| dinvalid(f, "no resize function"))?;
+            let rs = f
+                .fns
+                .resize_c
+                .ok_or_else(|| dinvalid(f, "no resize function"))?;
             // SAFETY: the member's own resize function (fini + init of the sequence).
             if unsafe { rs(p as *mut c_void, n) } {
                 Ok(())
             } else {
-                Err(DeserializeError::ResizeFailed { field: f.name.clone(), len: n })
+                Err(DeserializeError::ResizeFailed {
+                    field: f.name.clone(),
+                    len: n,
+                })
             }
         }
         Flavor::Cpp => {
-            let rs = f.fns.resize_cpp.ok_or_else(|| dinvalid(f, "no resize function"))?;
+            let rs = f
+                .fns
+                .resize_cpp
+                .ok_or_else(|| dinvalid(f, "no resize function"))?;
             // SAFETY: the member's own resize function (std::vector::resize). `n` is
             // bounded by the remaining input, so the allocation is bounded too.
             unsafe { rs(p as *mut c_void, n) };
@@ -512,7 +589,10 @@ unsafe fn read_elems(
         }
         (FieldType::Primitive(_), Elems::Indirect { member, .. }) => {
             // std::vector<bool>
-            let assign = f.fns.assign.ok_or_else(|| dinvalid(f, "no assign function"))?;
+            let assign = f
+                .fns
+                .assign
+                .ok_or_else(|| dinvalid(f, "no assign function"))?;
             let src = r.take(1, n)?;
             check_bools(r, src)?;
             for (i, &b) in src.iter().enumerate() {
@@ -565,13 +645,19 @@ unsafe fn read_one(
                 let all = r.take(1, len)?;
                 let (last, body) = all.split_last().unwrap_or((&0, &[]));
                 if *last != 0 {
-                    return Err(DeserializeError::StringNotTerminated { field: f.name.clone() });
+                    return Err(DeserializeError::StringNotTerminated {
+                        field: f.name.clone(),
+                    });
                 }
                 body
             };
             if let Some(b) = bound {
                 if content.len() > *b {
-                    return Err(DeserializeError::BoundExceeded { field: f.name.clone(), len: content.len(), bound: *b });
+                    return Err(DeserializeError::BoundExceeded {
+                        field: f.name.clone(),
+                        len: content.len(),
+                        bound: *b,
+                    });
                 }
             }
             let ok = match flavor {
@@ -585,28 +671,41 @@ unsafe fn read_one(
                 },
                 // SAFETY: `p` is a std::string; the shim copies and catches exceptions.
                 Flavor::Cpp => unsafe {
-                    renoir_cxx_string_assign(p as *mut c_void, content.as_ptr() as *const c_char, content.len())
+                    renoir_cxx_string_assign(
+                        p as *mut c_void,
+                        content.as_ptr() as *const c_char,
+                        content.len(),
+                    )
                 },
             };
             if ok {
                 Ok(())
             } else {
-                Err(DeserializeError::ResizeFailed { field: f.name.clone(), len: content.len() })
+                Err(DeserializeError::ResizeFailed {
+                    field: f.name.clone(),
+                    len: content.len(),
+                })
             }
         }
         FieldType::WString { bound } => {
             let len = r.u32()? as usize;
             if let Some(b) = bound {
                 if len > *b {
-                    return Err(DeserializeError::BoundExceeded { field: f.name.clone(), len, bound: *b });
+                    return Err(DeserializeError::BoundExceeded {
+                        field: f.name.clone(),
+                        len,
+                        bound: *b,
+                    });
                 }
             }
-            let raw = r.take(4, len.checked_mul(4).unwrap_or(usize::MAX))?;
+            let raw = r.take(4, len.saturating_mul(4))?;
             let mut units = Vec::with_capacity(len);
             for ch in raw.chunks_exact(4) {
                 let v = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
-                let u = u16::try_from(v)
-                    .map_err(|_| DeserializeError::InvalidWChar { field: f.name.clone(), value: v })?;
+                let u = u16::try_from(v).map_err(|_| DeserializeError::InvalidWChar {
+                    field: f.name.clone(),
+                    value: v,
+                })?;
                 units.push(u);
             }
             let ok = match flavor {
@@ -619,12 +718,17 @@ unsafe fn read_one(
                     )
                 },
                 // SAFETY: `p` is a std::u16string; the shim copies and catches exceptions.
-                Flavor::Cpp => unsafe { renoir_cxx_u16string_assign(p as *mut c_void, units.as_ptr(), units.len()) },
+                Flavor::Cpp => unsafe {
+                    renoir_cxx_u16string_assign(p as *mut c_void, units.as_ptr(), units.len())
+                },
             };
             if ok {
                 Ok(())
             } else {
-                Err(DeserializeError::ResizeFailed { field: f.name.clone(), len })
+                Err(DeserializeError::ResizeFailed {
+                    field: f.name.clone(),
+                    len,
+                })
             }
         }
         // SAFETY: a nested message of that layout lives at p.

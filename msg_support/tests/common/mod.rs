@@ -42,7 +42,10 @@ fn find_lib(name: &str) -> PathBuf {
             return p;
         }
     }
-    panic!("{name} not found in {:?}: eval \"$(scripts/ros_env.sh)\" first", lib_dirs());
+    panic!(
+        "{name} not found in {:?}: eval \"$(scripts/ros_env.sh)\" first",
+        lib_dirs()
+    );
 }
 
 /// Loads (once, never unloaded) a library from the ROS prefix.
@@ -51,7 +54,10 @@ pub fn lib(name: &str) -> &'static Library {
     use std::sync::Mutex;
     static LIBS: OnceLock<Mutex<HashMap<String, &'static Library>>> = OnceLock::new();
     setup_env();
-    let mut m = LIBS.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap();
+    let mut m = LIBS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap();
     if let Some(l) = m.get(name) {
         return l;
     }
@@ -67,7 +73,8 @@ type GetTs = unsafe extern "C" fn() -> *const c_void;
 /// The rosidl_typesupport_c dispatcher handle of `pkg/msg/Name` (what rcl passes for C).
 pub fn c_handle(pkg: &str, name: &str) -> *const c_void {
     let l = lib(&format!("lib{pkg}__rosidl_typesupport_c.so"));
-    let sym = format!("rosidl_typesupport_c__get_message_type_support_handle__{pkg}__msg__{name}\0");
+    let sym =
+        format!("rosidl_typesupport_c__get_message_type_support_handle__{pkg}__msg__{name}\0");
     // SAFETY: the symbol has this signature (rosidl generated).
     unsafe { l.get::<GetTs>(sym.as_bytes()).expect("dlsym")() }
 }
@@ -75,7 +82,8 @@ pub fn c_handle(pkg: &str, name: &str) -> *const c_void {
 /// The rosidl_typesupport_cpp dispatcher handle (what rclcpp passes).
 pub fn cpp_handle(pkg: &str, name: &str) -> *const c_void {
     let l = lib(&format!("lib{pkg}__rosidl_typesupport_cpp.so"));
-    let sym = format!("rosidl_typesupport_cpp__get_message_type_support_handle__{pkg}__msg__{name}\0");
+    let sym =
+        format!("rosidl_typesupport_cpp__get_message_type_support_handle__{pkg}__msg__{name}\0");
     // SAFETY: as above.
     unsafe { l.get::<GetTs>(sym.as_bytes()).expect("dlsym")() }
 }
@@ -83,7 +91,9 @@ pub fn cpp_handle(pkg: &str, name: &str) -> *const c_void {
 /// The introspection_c handle directly.
 pub fn introspection_c_handle(pkg: &str, name: &str) -> *const c_void {
     let l = lib(&format!("lib{pkg}__rosidl_typesupport_introspection_c.so"));
-    let sym = format!("rosidl_typesupport_introspection_c__get_message_type_support_handle__{pkg}__msg__{name}\0");
+    let sym = format!(
+        "rosidl_typesupport_introspection_c__get_message_type_support_handle__{pkg}__msg__{name}\0"
+    );
     // SAFETY: as above.
     unsafe { l.get::<GetTs>(sym.as_bytes()).expect("dlsym")() }
 }
@@ -91,7 +101,8 @@ pub fn introspection_c_handle(pkg: &str, name: &str) -> *const c_void {
 /// The service dispatcher handle (C).
 pub fn c_service_handle(pkg: &str, name: &str) -> *const c_void {
     let l = lib(&format!("lib{pkg}__rosidl_typesupport_c.so"));
-    let sym = format!("rosidl_typesupport_c__get_service_type_support_handle__{pkg}__srv__{name}\0");
+    let sym =
+        format!("rosidl_typesupport_c__get_service_type_support_handle__{pkg}__srv__{name}\0");
     // SAFETY: as above.
     unsafe { l.get::<GetTs>(sym.as_bytes()).expect("dlsym")() }
 }
@@ -99,7 +110,8 @@ pub fn c_service_handle(pkg: &str, name: &str) -> *const c_void {
 /// The service dispatcher handle (C++).
 pub fn cpp_service_handle(pkg: &str, name: &str) -> *const c_void {
     let l = lib(&format!("lib{pkg}__rosidl_typesupport_cpp.so"));
-    let sym = format!("rosidl_typesupport_cpp__get_service_type_support_handle__{pkg}__srv__{name}\0");
+    let sym =
+        format!("rosidl_typesupport_cpp__get_service_type_support_handle__{pkg}__srv__{name}\0");
     // SAFETY: as above.
     unsafe { l.get::<GetTs>(sym.as_bytes()).expect("dlsym")() }
 }
@@ -145,7 +157,9 @@ fn rmw() -> &'static Rmw {
         // SAFETY: documented rmw / rcutils signatures.
         unsafe {
             let get_alloc = *u
-                .get::<unsafe extern "C" fn() -> RcutilsAllocator>(b"rcutils_get_default_allocator\0")
+                .get::<unsafe extern "C" fn() -> RcutilsAllocator>(
+                    b"rcutils_get_default_allocator\0",
+                )
                 .unwrap();
             Rmw {
                 ser: *r.get::<SerFn>(b"rmw_serialize\0").unwrap(),
@@ -215,7 +229,11 @@ impl Msg {
         assert!(!ptr.is_null());
         // SAFETY: fresh, aligned, size_of bytes.
         assert!(unsafe { ts.init_message(ptr as *mut c_void) });
-        Msg { ts: ts.clone(), ptr, alloc }
+        Msg {
+            ts: ts.clone(),
+            ptr,
+            alloc,
+        }
     }
     pub fn ptr(&self) -> *mut c_void {
         self.ptr as *mut c_void
@@ -227,7 +245,10 @@ impl Msg {
         let mut v = vec![0xAAu8; n];
         // SAFETY: as above.
         let w = unsafe { self.ts.serialize(self.ptr(), &mut v) }.unwrap();
-        assert_eq!(w, n, "serialize wrote a different length than serialized_size");
+        assert_eq!(
+            w, n,
+            "serialize wrote a different length than serialized_size"
+        );
         v
     }
     /// Our deserializer.
@@ -280,10 +301,15 @@ pub struct Gen {
 
 impl Gen {
     pub fn new(seed: u64) -> Gen {
-        Gen { out: Vec::new(), rng: Rng(seed | 1), empty: false, max_seq: 5 }
+        Gen {
+            out: Vec::new(),
+            rng: Rng(seed | 1),
+            empty: false,
+            max_seq: 5,
+        }
     }
     fn align(&mut self, a: usize) {
-        while self.out.len() % a != 0 {
+        while self.out.len() & (a - 1) != 0 {
             self.out.push(0);
         }
     }
@@ -374,7 +400,10 @@ impl Gen {
 /// what Fast-CDR wrote are untouched (zero, since we zero the buffer first).
 /// So: identical prefix, and nothing but zeros after it.
 pub fn same_as_fastrtps(ours: &[u8], theirs: &[u8]) -> Result<(), String> {
-    if theirs.len() < ours.len() || theirs[..ours.len()] != *ours || theirs[ours.len()..].iter().any(|&b| b != 0) {
+    if theirs.len() < ours.len()
+        || theirs[..ours.len()] != *ours
+        || theirs[ours.len()..].iter().any(|&b| b != 0)
+    {
         return Err(diff(ours, theirs));
     }
     Ok(())
@@ -382,7 +411,11 @@ pub fn same_as_fastrtps(ours: &[u8], theirs: &[u8]) -> Result<(), String> {
 
 /// Describes the first difference of two byte strings.
 pub fn diff(a: &[u8], b: &[u8]) -> String {
-    let i = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let i = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
     let lo = i.saturating_sub(8);
     format!(
         "lengths {} vs {}, first difference at {i}:\n  ours/expected {:02x?}\n  theirs        {:02x?}",
