@@ -310,6 +310,10 @@ impl MigrationPlan {
             // The value an absent old field stands for: the old default,
             // converted; else the rule's default; else the new default.
             let old_default = of.default.as_ref().and_then(|d| apply_conv(&conv, d).ok());
+            // An optional target whose default already equals that value
+            // stays unset (it reads the same).
+            let old_default =
+                old_default.filter(|d| nf.is_required() || nf.default.as_ref() != Some(d));
             let fallback = old_default
                 .or_else(|| rules.default_for(&nf.name).cloned())
                 .or_else(|| nf.default.clone().filter(|_| nf.is_required()));

@@ -20,6 +20,7 @@
 
 pub mod compat;
 pub mod diff;
+pub mod examples;
 pub mod file;
 pub mod migrate;
 pub mod model;
