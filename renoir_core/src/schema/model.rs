@@ -417,6 +417,18 @@ impl Value {
                 _ => Value::int_of(to, i),
             };
         }
+        let float = match self {
+            Value::F32(f) => f64::from(*f),
+            Value::F64(f) => *f,
+            _ => return None,
+        };
+        if to.int_info().is_some() {
+            // Only integral values in range convert (no truncation).
+            if float.fract() != 0.0 || !float.is_finite() || float.abs() > 1e19 {
+                return None;
+            }
+            return Value::int_of(to, float as i128);
+        }
         match (self, to) {
             (Value::F32(f), Primitive::F64) => Some(Value::F64(f64::from(*f))),
             (Value::F64(f), Primitive::F32) => {
