@@ -574,7 +574,9 @@ fn type_strings_round_trip() {
         let parsed: FieldType = t.parse().unwrap();
         assert_eq!(parsed.to_string(), t);
     }
-    for bad in ["", "u8[", "u8[x]", "string<=", "1abc", "u8[<=]", "a b"] {
+    for bad in [
+        "", "u8[", "u8[x]", "string<=", "1abc", "u8[<=]", "a b", "u7", "pkg/type",
+    ] {
         assert!(bad.parse::<FieldType>().is_err(), "{bad:?}");
     }
 }

@@ -268,10 +268,15 @@ impl FromStr for BaseType {
                 .map(|n| BaseType::String(Some(n)))
                 .ok_or_else(|| err("bad string bound"));
         }
-        if is_type_name(s) {
+        // Nested type names end in a CamelCase segment (`pkg/Type`), so a
+        // misspelt primitive (`u7`) is an error, not a nested type.
+        let last = s.rsplit('/').next().unwrap_or(s);
+        if is_type_name(s) && last.starts_with(|c: char| c.is_ascii_uppercase()) {
             Ok(BaseType::Nested(s.to_string()))
         } else {
-            Err(err("not a primitive, string, bytes or a type name"))
+            Err(err(
+                "not a primitive, string, bytes or a type name ending in a CamelCase segment",
+            ))
         }
     }
 }

@@ -131,7 +131,10 @@ fn ros_base(tok: &str, owner: &str) -> Option<BaseType> {
     {
         return parse_num(n).map(|n| BaseType::String(Some(n)));
     }
-    if !is_type_name(tok) {
+    // ROS message type names are CamelCase: a lower-case last segment is a
+    // misspelt primitive (`float99`), not a nested type.
+    let last = tok.rsplit('/').next().unwrap_or(tok);
+    if !is_type_name(tok) || !last.starts_with(|c: char| c.is_ascii_uppercase()) {
         return None;
     }
     let owner_parts: Vec<&str> = owner.split('/').collect();
