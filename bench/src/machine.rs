@@ -105,13 +105,11 @@ pub fn memcpy_ref(bytes: usize, budget_s: f64) -> MemcpyRow {
     let src: Vec<u8> = (0..bytes).map(|i| (i * 31 + 7) as u8).collect();
     let mut dst = vec![0u8; bytes];
     dst.copy_from_slice(&src); // touch every page once
-    // Small copies are timed in batches so the clock's cost does not dominate.
+                               // Small copies are timed in batches so the clock's cost does not dominate.
     let batch = (65536 / bytes.max(1)).clamp(1, 4096);
     let mut samples = Vec::new();
     let start = Instant::now();
-    while samples.len() < 5
-        || (start.elapsed().as_secs_f64() < budget_s && samples.len() < 2000)
-    {
+    while samples.len() < 5 || (start.elapsed().as_secs_f64() < budget_s && samples.len() < 2000) {
         let t = Instant::now();
         for _ in 0..batch {
             dst.copy_from_slice(black_box(&src));

@@ -167,7 +167,12 @@ fn main() {
     }
     if cli.list {
         for c in &plan {
-            println!("{:28} {:36} timeout {:>4.0} s", c.key(), c.label(), c.timeout_s());
+            println!(
+                "{:28} {:36} timeout {:>4.0} s",
+                c.key(),
+                c.label(),
+                c.timeout_s()
+            );
         }
         return;
     }
@@ -284,10 +289,7 @@ fn main() {
     let mut sizes: Vec<usize> = plan.iter().map(|c| c.msg.bytes).collect();
     sizes.sort_unstable();
     sizes.dedup();
-    let mem: Vec<MemcpyRow> = sizes
-        .iter()
-        .map(|&b| machine::memcpy_ref(b, 0.3))
-        .collect();
+    let mem: Vec<MemcpyRow> = sizes.iter().map(|&b| machine::memcpy_ref(b, 0.3)).collect();
 
     let mut rows: Vec<Row> = Vec::new();
     for (ci, cfg) in plan.iter().enumerate() {

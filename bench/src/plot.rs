@@ -140,7 +140,7 @@ fn draw(
             .draw_series(LineSeries::new(pts.clone(), style))
             .map_err(|x| e(&x))?
             .label(s.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         if !s.thin {
             chart
                 .draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))

@@ -198,6 +198,10 @@ pub fn fill_ratios(rows: &mut [Row]) {
 pub fn fmt_us(us: f64) -> String {
     if !us.is_finite() {
         "-".into()
+    } else if us < 1.0 {
+        format!("{:.0}ns", us * 1000.0)
+    } else if us < 10.0 {
+        format!("{us:.1}us")
     } else if us < 1000.0 {
         format!("{us:.0}us")
     } else if us < 1_000_000.0 {
@@ -239,8 +243,23 @@ pub struct MemcpyRow {
 }
 
 const HEADERS: [&str; 17] = [
-    "config", "rmw", "status", "p50", "p90", "p99", "max", "p50 range", "msg/s", "MB/s", "lost",
-    "CPU pub", "CPU sub", "CPU/msg", "RSS pub", "RSS sub", "p50 vs peer",
+    "config",
+    "rmw",
+    "status",
+    "p50",
+    "p90",
+    "p99",
+    "max",
+    "p50 range",
+    "msg/s",
+    "MB/s",
+    "lost",
+    "CPU pub",
+    "CPU sub",
+    "CPU/msg",
+    "RSS pub",
+    "RSS sub",
+    "p50 vs peer",
 ];
 
 pub fn table(rows: &[Row], mem: &[MemcpyRow]) -> String {

@@ -136,7 +136,10 @@ impl Proc {
 
     fn result(&self) -> Option<ProcResult> {
         let text = fs::read_to_string(&self.out).ok()?;
-        let line = text.lines().rev().find(|l| l.trim_start().starts_with('{'))?;
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with('{'))?;
         serde_json::from_str(line).ok()
     }
 
@@ -225,6 +228,18 @@ fn common_args(cfg: &Config, topic: &str) -> Vec<String> {
         cfg.timeout_s().to_string(),
     ]);
     a
+}
+
+/// The last non-empty line a process wrote to stderr, as ": <line>".
+fn stderr_tail(dir: &Path, name: &str) -> String {
+    let text = fs::read_to_string(dir.join(format!("{name}.stderr"))).unwrap_or_default();
+    match text.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(l) => {
+            let l: String = l.trim().chars().take(160).collect();
+            format!(": {l}")
+        }
+        None => String::new(),
+    }
 }
 
 fn read_lat(path: &Path) -> Vec<u64> {
@@ -342,8 +357,8 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
                     .all(|p| p.result().is_some_and(|r| r.status == "n/a"));
         }
         let sub_grace = pub_gone_at.is_some_and(|t| t.elapsed() > Duration::from_secs(6));
-        let pub_grace = subs_na
-            || subs_gone_at.is_some_and(|t| t.elapsed() > Duration::from_secs(8));
+        let pub_grace =
+            subs_na || subs_gone_at.is_some_and(|t| t.elapsed() > Duration::from_secs(8));
         if t0.elapsed() > hard {
             hard_hit = true;
         }
@@ -369,7 +384,12 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
         let res = p.result();
         let clean = p.exit.is_some_and(|s| s.success());
         match &res {
-            None => reasons.push(format!("{}: no result ({})", p.name, p.describe_exit())),
+            None => reasons.push(format!(
+                "{}: no result ({}){}",
+                p.name,
+                p.describe_exit(),
+                stderr_tail(dir, &p.name)
+            )),
             Some(r) => {
                 if r.rmw != rmw.name && r.rmw != "?" {
                     reasons.push(format!("{} ran on {} not {}", p.name, r.rmw, rmw.name));
@@ -402,7 +422,8 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
     if na && out.subscribers.iter().all(|s| s.status == "n/a") {
         // The publisher was stopped for lack of a taker: expected, not a failure.
         out.status = Status::NotApplicable;
-        out.reason = "loaned take not supported (rcl_subscription_can_loan_messages = false)".into();
+        out.reason =
+            "loaned take not supported (rcl_subscription_can_loan_messages = false)".into();
     } else if reasons.is_empty() && !out.lat_ns.is_empty() {
         out.status = Status::Ok;
     } else {
