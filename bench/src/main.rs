@@ -154,6 +154,15 @@ struct Report<'a> {
     memcpy: &'a [MemcpyRow],
 }
 
+/// A line above the progress bar (or on stderr when the bar is hidden).
+fn note(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let mode = if cli.full { Mode::Full } else { Mode::Quick };
@@ -258,7 +267,7 @@ fn main() {
                     match o.status {
                         Status::Failed => {
                             consecutive_fail[ri] += 1;
-                            pb.println(format!(
+                            note(&pb, format!(
                                 "FAIL {} {} #{}: {}",
                                 cfg.key(),
                                 rmw.name,
@@ -269,7 +278,7 @@ fn main() {
                         _ => consecutive_fail[ri] = 0,
                     }
                     if o.shm_left > 0 {
-                        pb.println(format!(
+                        note(&pb, format!(
                             "note: {} {} left {} shared-memory segments (removed)",
                             cfg.key(),
                             rmw.name,

@@ -235,6 +235,8 @@ fn stderr_tail(dir: &Path, name: &str) -> String {
     let text = fs::read_to_string(dir.join(format!("{name}.stderr"))).unwrap_or_default();
     match text.lines().rev().find(|l| !l.trim().is_empty()) {
         Some(l) => {
+            // rcutils log lines: "[ERROR] [time] [logger]: message"
+            let l = l.rsplit_once("]: ").map_or(l, |(_, m)| m);
             let l: String = l.trim().chars().take(160).collect();
             format!(": {l}")
         }
