@@ -1,1 +1,48 @@
 //! Topics: publishers, subscribers, QoS; the publish and take paths.
+//!
+//! Where a sample goes when you publish (details in docs/data-path.md):
+//! 1. [`Publisher::loan`] picks a free slot of the publisher's own pool (an
+//!    inline slot in its data segment, or a dedicated blob segment for
+//!    samples larger than the inline slot) and lends it as [`SampleMut`].
+//! 2. The caller writes the payload once, straight into shared memory.
+//! 3. [`Publisher::publish`] stamps the next descriptor-ring entry (slot,
+//!    length, timestamps; seqlock stamp = sequence number), advances `head`
+//!    and rings the doorbell of every matched reader's process.
+//! 4. Each [`Subscriber`] follows every matched publisher's ring with its
+//!    own cursor, sets its holder bit on the slot, re-validates the stamp,
+//!    and hands out a read-only [`Sample`] that points into the mapping.
+//!    Fan-out to N readers never copies the payload.
+
+pub mod layout;
+mod publisher;
+pub mod qos;
+mod subscriber;
+
+pub use publisher::{CreatePublisherError, PublishError, Publisher, SampleMut};
+pub use qos::{
+    qos_compatible, Durability, EndpointKind, History, Liveliness, Qos, Reliability, TopicSpec,
+};
+pub use subscriber::{CreateSubscriberError, Sample, SampleInfo, Subscriber, TakeError};
+
+use crate::registry::{Domain, NodeHandle};
+use std::sync::Arc;
+
+impl Domain {
+    /// Create a publisher on `spec.name` for `node`.
+    pub fn create_publisher(
+        self: &Arc<Self>,
+        node: &NodeHandle,
+        spec: TopicSpec,
+    ) -> Result<Publisher, CreatePublisherError> {
+        Publisher::create(self, node, spec)
+    }
+
+    /// Create a subscriber on `spec.name` for `node`.
+    pub fn create_subscriber(
+        self: &Arc<Self>,
+        node: &NodeHandle,
+        spec: TopicSpec,
+    ) -> Result<Subscriber, CreateSubscriberError> {
+        Subscriber::create(self, node, spec)
+    }
+}

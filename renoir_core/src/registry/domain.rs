@@ -1,0 +1,1162 @@
+//! [`Domain`]: this process's membership in one domain's registry.
+
+// Atomics here come only from `crate::sync`; clippy's disallowed-types
+// resolves that re-export to std and would flag every use (same note as
+// in `ring`).
+#![allow(clippy::disallowed_types)]
+
+use super::layout::*;
+use super::slot::{Claim, SlotWord, Word, CLAIMING, FREE, LIVE, RECLAIMING};
+use crate::notify::Doorbell;
+use crate::platform::{shm, ProcessIdentity};
+use crate::region::{self, Access, Backend, Region, RegionConfig};
+use crate::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use crate::topic::qos::{EndpointKind, Qos, TopicSpec};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// How often `graph()` / `wait()` look for dead members on their own.
+pub const REAP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Joining a domain failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("cannot create registry: {0}")]
+    Create(#[from] region::CreateError),
+    #[error("cannot open registry: {0}")]
+    Open(#[from] region::OpenError),
+    #[error("registry {name} has an incompatible layout: {reason}")]
+    Incompatible { name: String, reason: String },
+    #[error("registry {0} is full: no free process slot")]
+    Full(String),
+    #[error("registry {0} never became usable (creator died or is too slow)")]
+    NotReady(String),
+}
+
+/// Adding a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("registry is full: no free node slot")]
+    Full,
+    #[error("domain handle was abandoned")]
+    Abandoned,
+}
+
+/// Registering an endpoint failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("registry is full: no free endpoint slot")]
+    Full,
+    #[error("node handle belongs to another domain")]
+    WrongDomain,
+}
+
+/// A live node in the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub namespace: String,
+    pub enclave: String,
+    pub pid: u32,
+    /// Registry slot (stable while the node lives).
+    pub slot: u32,
+}
+
+/// Per-endpoint counters as read from the registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Publisher: published; subscriber: taken.
+    pub samples: u64,
+    pub bytes: u64,
+    pub lost: u64,
+    pub pool_used: u64,
+    pub pool_total: u64,
+    pub matched: u64,
+    pub blocked: u64,
+}
+
+/// A live endpoint in the graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointInfo {
+    pub kind: EndpointKind,
+    pub topic_name: String,
+    pub type_name: String,
+    pub type_hash: [u8; 32],
+    pub qos: Qos,
+    pub gid: [u8; 16],
+    pub node_name: String,
+    pub node_namespace: String,
+    pub pid: u32,
+    /// Publisher: logical name of its control segment.
+    pub segment: String,
+    pub stats: EndpointStats,
+    /// Registry slot and generation (identify this incarnation).
+    pub slot: u32,
+    pub gen: u32,
+}
+
+/// A snapshot of the live graph.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub version: u64,
+    pub nodes: Vec<NodeInfo>,
+    pub endpoints: Vec<EndpointInfo>,
+}
+
+/// (prefix, domain, process slot, process gen) of every Domain alive in
+/// this process. Records owned by our own pid whose process slot is not in
+/// here belong to an abandoned Domain (a simulated crash) and are dead.
+static LOCAL_LIVE: Mutex<Option<HashSet<(String, u32, u32, u32)>>> = Mutex::new(None);
+/// One Domain per (prefix, domain id) per process.
+type DomainCache = HashMap<(String, u32), Weak<Domain>>;
+static DOMAINS: Mutex<Option<DomainCache>> = Mutex::new(None);
+
+/// Keys of handles abandoned in this process (simulated crashes of a single
+/// endpoint while its process lives on): records with these keys are dead.
+static ABANDONED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+pub(crate) fn mark_abandoned(key: String) {
+    let mut g = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
+    g.get_or_insert_with(HashSet::new).insert(key);
+}
+
+pub(crate) fn is_abandoned_key(key: &str) -> bool {
+    let g = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
+    g.as_ref().is_some_and(|s| s.contains(key))
+}
+
+/// Local key of an endpoint record incarnation.
+pub(crate) fn ep_key(prefix: &str, domain: u32, slot: u32, gen: u32) -> String {
+    format!("ep/{prefix}/{domain}/{slot}/{gen}")
+}
+
+fn local_live<R>(f: impl FnOnce(&mut HashSet<(String, u32, u32, u32)>) -> R) -> R {
+    let mut g = LOCAL_LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(HashSet::new))
+}
+
+pub(crate) fn now_unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a pid exists and is not a zombie (no start time known).
+pub(crate) fn pid_exists(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    if pid == std::process::id() {
+        return true;
+    }
+    ProcessIdentity::of_pid(pid).is_some_and(|id| id.is_alive())
+}
+
+/// Liveness oracle with a per-pass cache.
+pub(crate) struct Liveness {
+    prefix: String,
+    domain: u32,
+    me: ProcessIdentity,
+    cache: HashMap<(u32, u64), bool>,
+}
+
+impl Liveness {
+    pub(crate) fn new(prefix: &str, domain: u32) -> Liveness {
+        Liveness {
+            prefix: prefix.to_string(),
+            domain,
+            me: ProcessIdentity::current(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Owner identity `(pid, start)` (start 0 = unknown), owning process
+    /// record `(proc_slot, proc_gen)` (`None` for the process record itself
+    /// judged by identity only).
+    pub(crate) fn alive(
+        &mut self,
+        pid: u32,
+        start: u64,
+        proc_rec: Option<(u32, u32)>,
+        local_key: Option<&str>,
+    ) -> bool {
+        if pid == self.me.pid && (start == 0 || start == self.me.start_time) {
+            if local_key.is_some_and(is_abandoned_key) {
+                return false;
+            }
+            return match proc_rec {
+                Some((s, g)) => {
+                    local_live(|l| l.contains(&(self.prefix.clone(), self.domain, s, g)))
+                }
+                None => true,
+            };
+        }
+        *self.cache.entry((pid, start)).or_insert_with(|| {
+            if start == 0 {
+                pid_exists(pid)
+            } else {
+                ProcessIdentity {
+                    pid,
+                    start_time: start,
+                }
+                .is_alive()
+            }
+        })
+    }
+}
+
+/// This process's membership in one domain. Get it with [`Domain::join`];
+/// it is shared (`Arc`) by everything created from it.
+pub struct Domain {
+    id: u32,
+    prefix: String,
+    name: String,
+    region: Region,
+    lay: RegLayout,
+    me: ProcessIdentity,
+    proc_slot: u32,
+    proc_claim: Claim,
+    abandoned: AtomicBool,
+    last_reap: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain")
+            .field("id", &self.id)
+            .field("registry", &self.name)
+            .field("process_slot", &self.proc_slot)
+            .finish()
+    }
+}
+
+fn process_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .map(|s| s.trim().chars().take(64).collect())
+        .unwrap_or_default()
+}
+
+impl Domain {
+    /// Join domain `domain_id` (one shared handle per process and domain).
+    /// Uses the segment prefix from `RENOIR_SHM_PREFIX` (default `renoir`).
+    pub fn join(domain_id: u32) -> Result<Arc<Domain>, JoinError> {
+        let prefix = shm::prefix();
+        let mut cache = DOMAINS.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache.get_or_insert_with(HashMap::new);
+        let key = (prefix.clone(), domain_id);
+        if let Some(d) = cache.get(&key).and_then(Weak::upgrade) {
+            return Ok(d);
+        }
+        let d = Arc::new(Domain::join_new(domain_id, prefix)?);
+        cache.insert(key, Arc::downgrade(&d));
+        Ok(d)
+    }
+
+    fn join_new(domain_id: u32, prefix: String) -> Result<Domain, JoinError> {
+        let name = format!("{domain_id}_registry");
+        let size = RegLayout::payload_size();
+        let mut last_err: Option<JoinError> = None;
+        for attempt in 0..100u32 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(2 + attempt as u64));
+            }
+            let cfg = RegionConfig::new(name.clone(), size)
+                .description("renoir registry")
+                .version("1.0.0")
+                .unlink_on_drop(false)
+                .keep_when_creator_dies(true);
+            let (region, created) = match Region::create(&cfg) {
+                Ok(r) => (r, true),
+                Err(region::CreateError::AlreadyExists(_)) => {
+                    match Region::open(&name, Backend::Shm, Access::ReadWrite) {
+                        Ok(r) => (r, false),
+                        Err(region::OpenError::NotFound(_)) => continue,
+                        Err(region::OpenError::NotReady { .. }) => {
+                            // The creator died before finishing (or is very
+                            // slow): remove it if old enough, then retry.
+                            remove_if_stale(&name, Duration::from_secs(2));
+                            last_err = Some(JoinError::NotReady(name.clone()));
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let lay = RegLayout::compute(region.payload_offset());
+            if region.len() < lay.end {
+                return Err(JoinError::Incompatible {
+                    name,
+                    reason: format!("size {} < {}", region.len(), lay.end),
+                });
+            }
+            let hdr: &RegHeader = region
+                .get(lay.header)
+                .map_err(|e| JoinError::Incompatible {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            if created {
+                hdr.version.store(REG_VERSION, Ordering::Relaxed);
+                hdr.domain_id.store(domain_id, Ordering::Relaxed);
+                hdr.n_processes
+                    .store(MAX_PROCESSES as u32, Ordering::Relaxed);
+                hdr.n_nodes.store(MAX_NODES as u32, Ordering::Relaxed);
+                hdr.n_endpoints
+                    .store(MAX_ENDPOINTS as u32, Ordering::Relaxed);
+                hdr.off_processes
+                    .store(lay.processes as u64, Ordering::Relaxed);
+                hdr.off_nodes.store(lay.nodes as u64, Ordering::Relaxed);
+                hdr.off_endpoints
+                    .store(lay.endpoints as u64, Ordering::Relaxed);
+                // SYNC POINT: Release publishes the fields above to joiners'
+                // Acquire load of the magic.
+                hdr.magic.store(REG_MAGIC, Ordering::Release);
+            } else {
+                let t0 = Instant::now();
+                // SYNC POINT: Acquire pairs with the creator's Release store.
+                while hdr.magic.load(Ordering::Acquire) != REG_MAGIC {
+                    if t0.elapsed() > Duration::from_secs(2) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                // SYNC POINT: as above.
+                if hdr.magic.load(Ordering::Acquire) != REG_MAGIC {
+                    if !region.creator().is_alive() {
+                        remove_if_stale(&name, Duration::ZERO);
+                    }
+                    last_err = Some(JoinError::NotReady(name.clone()));
+                    continue;
+                }
+                let ok = hdr.version.load(Ordering::Relaxed) == REG_VERSION
+                    && hdr.n_processes.load(Ordering::Relaxed) == MAX_PROCESSES as u32
+                    && hdr.n_nodes.load(Ordering::Relaxed) == MAX_NODES as u32
+                    && hdr.n_endpoints.load(Ordering::Relaxed) == MAX_ENDPOINTS as u32
+                    && hdr.off_processes.load(Ordering::Relaxed) == lay.processes as u64
+                    && hdr.off_nodes.load(Ordering::Relaxed) == lay.nodes as u64
+                    && hdr.off_endpoints.load(Ordering::Relaxed) == lay.endpoints as u64;
+                if !ok {
+                    return Err(JoinError::Incompatible {
+                        name,
+                        reason: "table sizes/offsets differ (other renoir version?)".into(),
+                    });
+                }
+            }
+            let me = ProcessIdentity::current();
+            // Reap before claiming: a crashed predecessor may hold slots.
+            reap_tables(&region, &lay, &prefix, domain_id, &name);
+            let mut claimed = None;
+            for i in 0..MAX_PROCESSES {
+                let rec = proc_rec(&region, &lay, i);
+                if let Some(c) = rec.slot.try_claim(me.pid, me.start_time) {
+                    claimed = Some((i as u32, c));
+                    break;
+                }
+            }
+            let Some((slot, claim)) = claimed else {
+                return Err(JoinError::Full(name));
+            };
+            let rec = proc_rec(&region, &lay, slot as usize);
+            // SYNC POINT: content of our CLAIMING record, published by
+            // `publish` (Release).
+            rec.heartbeat_ns.store(now_unix_ns(), Ordering::Relaxed);
+            rec.joined_unix_ns.store(now_unix_ns(), Ordering::Relaxed);
+            let _ = rec.name.set(&process_name());
+            local_live(|l| l.insert((prefix.clone(), domain_id, slot, claim.gen)));
+            if !rec.slot.publish(claim) {
+                local_live(|l| l.remove(&(prefix.clone(), domain_id, slot, claim.gen)));
+                continue;
+            }
+            // SYNC POINT: SeqCst fence between our claim (above) and the
+            // load of `closed` (below); pairs with the fence in `try_close`
+            // between its store of `closed` and its scan for members
+            // (Dekker: either we see closed, or it sees our claim).
+            fence(Ordering::SeqCst);
+            if hdr.closed.load(Ordering::Relaxed) != 0 {
+                rec.slot.release(claim);
+                local_live(|l| l.remove(&(prefix.clone(), domain_id, slot, claim.gen)));
+                continue;
+            }
+            let d = Domain {
+                id: domain_id,
+                prefix,
+                name,
+                region,
+                lay,
+                me,
+                proc_slot: slot,
+                proc_claim: claim,
+                abandoned: AtomicBool::new(false),
+                last_reap: Mutex::new(Instant::now()),
+            };
+            d.bump_graph();
+            return Ok(d);
+        }
+        Err(last_err.unwrap_or(JoinError::NotReady(name)))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Segment prefix this domain lives under.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Logical name of the registry segment.
+    pub fn registry_name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn identity(&self) -> ProcessIdentity {
+        self.me
+    }
+
+    /// Our slot in the process table and its generation.
+    pub fn process_slot(&self) -> (u32, u32) {
+        (self.proc_slot, self.proc_claim.gen)
+    }
+
+    pub(crate) fn header(&self) -> &RegHeader {
+        self.region
+            .get(self.lay.header)
+            .expect("registry layout validated at join")
+    }
+
+    pub(crate) fn process(&self, i: usize) -> Option<&ProcessRecord> {
+        (i < MAX_PROCESSES).then(|| proc_rec(&self.region, &self.lay, i))
+    }
+
+    pub(crate) fn node(&self, i: usize) -> Option<&NodeRecord> {
+        (i < MAX_NODES).then(|| node_rec(&self.region, &self.lay, i))
+    }
+
+    pub(crate) fn endpoint(&self, i: usize) -> Option<&EndpointRecord> {
+        (i < MAX_ENDPOINTS).then(|| ep_rec(&self.region, &self.lay, i))
+    }
+
+    fn my_doorbell(&self) -> &Doorbell {
+        &proc_rec(&self.region, &self.lay, self.proc_slot as usize).doorbell
+    }
+
+    /// Ring count of this process's doorbell. Read it *before* checking
+    /// your sources, then [`wait`](Domain::wait) with it.
+    pub fn doorbell_seq(&self) -> u32 {
+        self.my_doorbell().seq()
+    }
+
+    /// Ring this process's own doorbell (e.g. a guard condition).
+    pub fn ring(&self) {
+        self.my_doorbell().ring();
+    }
+
+    /// Ring the doorbell of process slot `slot` if its generation is still
+    /// `gen` (else the process left; nothing to do).
+    pub(crate) fn ring_process(&self, slot: u32, gen: u32) {
+        if let Some(rec) = self.process(slot as usize) {
+            let w = rec.slot.load();
+            if w.gen() == gen && w.is_live() {
+                rec.doorbell.ring();
+            }
+        }
+    }
+
+    /// Sleep until this process's doorbell is rung after `seen` (any data or
+    /// graph change for us) or the timeout passes; returns the ring count
+    /// now. Checks for dead members every [`REAP_INTERVAL`] while waiting.
+    pub fn wait(&self, seen: u32, timeout: Option<Duration>) -> u32 {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let bell = self.my_doorbell();
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let chunk = match left {
+                Some(l) => l.min(REAP_INTERVAL),
+                None => REAP_INTERVAL,
+            };
+            let now = bell.wait(seen, Some(chunk));
+            if now != seen || left.is_some_and(|l| l <= chunk) {
+                return now;
+            }
+            self.heartbeat();
+            self.maybe_reap();
+        }
+    }
+
+    fn heartbeat(&self) {
+        // SYNC POINT: informational only (renoir ls); no ordering.
+        proc_rec(&self.region, &self.lay, self.proc_slot as usize)
+            .heartbeat_ns
+            .store(now_unix_ns(), Ordering::Relaxed);
+    }
+
+    /// Current graph version (bumped on every change).
+    pub fn graph_version(&self) -> u64 {
+        // SYNC POINT: Acquire pairs with the SeqCst bump in `bump_graph`,
+        // which follows the record's LIVE/FREE transition.
+        self.header().graph_version.load(Ordering::Acquire)
+    }
+
+    /// Futex event notified on each graph change (for graph watchers).
+    pub fn graph_event(&self) -> &crate::notify::Event {
+        &self.header().graph_event
+    }
+
+    /// Bump the graph version and ring every member's doorbell.
+    pub(crate) fn bump_graph(&self) {
+        bump_graph_in(&self.region, &self.lay);
+    }
+
+    /// Reap now if the last reap is older than [`REAP_INTERVAL`].
+    pub fn maybe_reap(&self) -> usize {
+        {
+            let mut last = self.last_reap.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() < REAP_INTERVAL {
+                return 0;
+            }
+            *last = Instant::now();
+        }
+        self.reap()
+    }
+
+    /// Release every record (and segment) whose owner is dead. Returns how
+    /// many records were reclaimed (the graph version is bumped if any).
+    pub fn reap(&self) -> usize {
+        reap_tables(&self.region, &self.lay, &self.prefix, self.id, &self.name)
+    }
+
+    /// Snapshot of live nodes and endpoints.
+    pub fn graph(&self) -> Graph {
+        self.maybe_reap();
+        let mut live = Liveness::new(&self.prefix, self.id);
+        let version = self.graph_version();
+        let mut nodes = Vec::new();
+        let mut node_by_slot: HashMap<(u32, u32), (String, String)> = HashMap::new();
+        for i in 0..MAX_NODES {
+            let r = node_rec(&self.region, &self.lay, i);
+            let w = r.slot.load();
+            if !w.is_live() {
+                continue;
+            }
+            let start = r.slot.owner_start();
+            // SYNC POINT: content after Acquire of LIVE; validated by reload.
+            let ps = r.process_slot.load(Ordering::Relaxed);
+            let pg = r.process_gen.load(Ordering::Relaxed);
+            let (Ok(name), Ok(ns), Ok(enclave)) =
+                (r.name.get(), r.namespace.get(), r.enclave.get())
+            else {
+                continue;
+            };
+            if r.slot.reload() != w || !live.alive(w.pid(), start, Some((ps, pg)), None) {
+                continue;
+            }
+            node_by_slot.insert((i as u32, w.gen()), (name.clone(), ns.clone()));
+            nodes.push(NodeInfo {
+                name,
+                namespace: ns,
+                enclave,
+                pid: w.pid(),
+                slot: i as u32,
+            });
+        }
+        let mut endpoints = Vec::new();
+        for i in 0..MAX_ENDPOINTS {
+            let r = ep_rec(&self.region, &self.lay, i);
+            let w = r.slot.load();
+            if !w.is_live() {
+                continue;
+            }
+            let Some(info) = read_endpoint(r, i as u32, w) else {
+                continue;
+            };
+            // SYNC POINT: as above.
+            let ps = r.process_slot.load(Ordering::Relaxed);
+            let pg = r.process_gen.load(Ordering::Relaxed);
+            let ns = r.node_slot.load(Ordering::Relaxed);
+            let ng = r.node_gen.load(Ordering::Relaxed);
+            let key = ep_key(&self.prefix, self.id, i as u32, w.gen());
+            if !live.alive(w.pid(), r.slot.owner_start(), Some((ps, pg)), Some(&key)) {
+                continue;
+            }
+            let mut info = info;
+            if let Some((n, nsp)) = node_by_slot.get(&(ns, ng)) {
+                info.node_name = n.clone();
+                info.node_namespace = nsp.clone();
+            }
+            endpoints.push(info);
+        }
+        Graph {
+            version,
+            nodes,
+            endpoints,
+        }
+    }
+
+    /// Add a node (removed when the handle drops).
+    pub fn add_node(
+        self: &Arc<Self>,
+        name: &str,
+        namespace: &str,
+        enclave: &str,
+    ) -> Result<NodeHandle, NodeError> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Err(NodeError::Abandoned);
+        }
+        for (field, v) in [
+            ("name", name),
+            ("namespace", namespace),
+            ("enclave", enclave),
+        ] {
+            if v.len() > ShmStr::<32>::CAP || v.contains('\0') {
+                return Err(NodeError::Invalid {
+                    field,
+                    reason: format!("must be at most {} bytes without NUL", ShmStr::<32>::CAP),
+                });
+            }
+        }
+        for i in 0..MAX_NODES {
+            let r = node_rec(&self.region, &self.lay, i);
+            let Some(c) = r.slot.try_claim(self.me.pid, self.me.start_time) else {
+                continue;
+            };
+            // SYNC POINT: content of a CLAIMING record, published by
+            // `publish` (Release).
+            r.process_slot.store(self.proc_slot, Ordering::Relaxed);
+            r.process_gen.store(self.proc_claim.gen, Ordering::Relaxed);
+            let ok = r.name.set(name).is_ok()
+                && r.namespace.set(namespace).is_ok()
+                && r.enclave.set(enclave).is_ok();
+            if !ok || !r.slot.publish(c) {
+                r.slot.release(c);
+                continue;
+            }
+            self.bump_graph();
+            return Ok(NodeHandle {
+                domain: self.clone(),
+                slot: i as u32,
+                claim: c,
+                name: name.to_string(),
+                namespace: namespace.to_string(),
+            });
+        }
+        Err(NodeError::Full)
+    }
+
+    /// Claim and fill an endpoint record (LIVE on return).
+    pub(crate) fn register_endpoint(
+        self: &Arc<Self>,
+        node: &NodeHandle,
+        spec: &TopicSpec,
+        kind: EndpointKind,
+        mut fill: impl FnMut(u64, u32, u32, &EndpointRecord) -> Result<(), RegisterError>,
+    ) -> Result<EndpointReg, RegisterError> {
+        if !Arc::ptr_eq(&node.domain, self) {
+            return Err(RegisterError::WrongDomain);
+        }
+        for (field, v) in [("topic name", &spec.name), ("type name", &spec.type_name)] {
+            if v.is_empty() || v.len() > ShmStr::<32>::CAP || v.contains('\0') {
+                return Err(RegisterError::Invalid {
+                    field,
+                    reason: format!("must be 1..={} bytes without NUL", ShmStr::<32>::CAP),
+                });
+            }
+        }
+        // SYNC POINT: unique-id counter; no ordering needed.
+        let id = self.header().next_id.fetch_add(1, Ordering::Relaxed);
+        for i in 0..MAX_ENDPOINTS {
+            let r = ep_rec(&self.region, &self.lay, i);
+            let Some(c) = r.slot.try_claim(self.me.pid, self.me.start_time) else {
+                continue;
+            };
+            // SYNC POINT: content of a CLAIMING record, published by
+            // `publish` (Release).
+            r.kind.store(kind.code(), Ordering::Relaxed);
+            r.node_slot.store(node.slot, Ordering::Relaxed);
+            r.node_gen.store(node.claim.gen, Ordering::Relaxed);
+            r.process_slot.store(self.proc_slot, Ordering::Relaxed);
+            r.process_gen.store(self.proc_claim.gen, Ordering::Relaxed);
+            let mut gid = [0u8; 16];
+            gid[0..4].copy_from_slice(&self.me.pid.to_le_bytes());
+            gid[4..8].copy_from_slice(&(self.me.start_time as u32).to_le_bytes());
+            gid[8..12].copy_from_slice(&(i as u32).to_le_bytes());
+            gid[12..16].copy_from_slice(&c.gen.to_le_bytes());
+            bytes_to_u64s(&r.gid, &gid);
+            bytes_to_u64s(&r.type_hash, &spec.type_hash);
+            let q = spec.qos.encode();
+            r.history.store(q[0], Ordering::Relaxed);
+            r.depth.store(q[1], Ordering::Relaxed);
+            r.reliability.store(q[2], Ordering::Relaxed);
+            r.durability.store(q[3], Ordering::Relaxed);
+            r.liveliness.store(q[4], Ordering::Relaxed);
+            r.deadline_ns.store(spec.qos.deadline_ns, Ordering::Relaxed);
+            r.lifespan_ns.store(spec.qos.lifespan_ns, Ordering::Relaxed);
+            r.lease_ns
+                .store(spec.qos.liveliness_lease_ns, Ordering::Relaxed);
+            r.id.store(id, Ordering::Relaxed);
+            for c in [
+                &r.counters.samples,
+                &r.counters.bytes,
+                &r.counters.lost,
+                &r.counters.pool_used,
+                &r.counters.pool_total,
+                &r.counters.matched,
+                &r.counters.blocked,
+            ] {
+                c.store(0, Ordering::Relaxed);
+            }
+            let filled = r.topic.set(&spec.name).is_ok()
+                && r.type_name.set(&spec.type_name).is_ok()
+                && r.segment.set("").is_ok();
+            if !filled {
+                r.slot.release(c);
+                return Err(RegisterError::Invalid {
+                    field: "topic",
+                    reason: "cannot store".into(),
+                });
+            }
+            if let Err(e) = fill(id, i as u32, c.gen, r) {
+                r.slot.release(c);
+                return Err(e);
+            }
+            if !r.slot.publish(c) {
+                // Only a reaper that judged us dead can take a claim away.
+                return Err(RegisterError::Full);
+            }
+            self.bump_graph();
+            return Ok(EndpointReg {
+                domain: self.clone(),
+                slot: i as u32,
+                claim: c,
+                gid,
+                abandoned: AtomicBool::new(false),
+            });
+        }
+        Err(RegisterError::Full)
+    }
+
+    /// Release this process's fds and mappings *without* cleanup: the
+    /// registry keeps our records as a crash would leave them (they are
+    /// reaped by the next `reap`, since no live Domain owns them).
+    /// Handles created from this domain (nodes, publishers, subscribers)
+    /// also skip their cleanup from now on.
+    pub fn abandon(self: Arc<Self>) {
+        self.abandoned.store(true, Ordering::Relaxed);
+        local_live(|l| {
+            l.remove(&(
+                self.prefix.clone(),
+                self.id,
+                self.proc_slot,
+                self.proc_claim.gen,
+            ))
+        });
+        let mut cache = DOMAINS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.as_mut() {
+            let key = (self.prefix.clone(), self.id);
+            if c.get(&key)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self)))
+            {
+                c.remove(&key);
+            }
+        }
+    }
+
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// Try to unlink the registry if no process is a member any more.
+    fn try_close(&self) {
+        let hdr = self.header();
+        if any_member(&self.region, &self.lay) {
+            return;
+        }
+        // SYNC POINT: SeqCst CAS + fence, then scan: pairs with the joiner's
+        // fence between its claim and its load of `closed` (Dekker).
+        if hdr
+            .closed
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        fence(Ordering::SeqCst);
+        if any_member(&self.region, &self.lay) {
+            // SYNC POINT: a joiner raced us; it either saw `closed` (and
+            // retries, finding the registry open again) or we saw it.
+            hdr.closed.store(0, Ordering::SeqCst);
+            return;
+        }
+        // Reap everything left (all owners are gone), then unlink.
+        reap_tables(&self.region, &self.lay, &self.prefix, self.id, &self.name);
+        if let Some(p) = self.region.path() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return;
+        }
+        local_live(|l| {
+            l.remove(&(
+                self.prefix.clone(),
+                self.id,
+                self.proc_slot,
+                self.proc_claim.gen,
+            ))
+        });
+        let rec = proc_rec(&self.region, &self.lay, self.proc_slot as usize);
+        rec.slot.release(self.proc_claim);
+        self.bump_graph();
+        self.try_close();
+    }
+}
+
+/// A node in the graph; dropping it removes it.
+pub struct NodeHandle {
+    domain: Arc<Domain>,
+    slot: u32,
+    claim: Claim,
+    name: String,
+    namespace: String,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
+impl NodeHandle {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    pub fn domain(&self) -> &Arc<Domain> {
+        &self.domain
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        if self.domain.is_abandoned() {
+            return;
+        }
+        if let Some(r) = self.domain.node(self.slot as usize) {
+            r.slot.release(self.claim);
+        }
+        self.domain.bump_graph();
+    }
+}
+
+/// A claimed endpoint record; released on drop.
+pub(crate) struct EndpointReg {
+    pub domain: Arc<Domain>,
+    pub slot: u32,
+    pub claim: Claim,
+    pub gid: [u8; 16],
+    abandoned: AtomicBool,
+}
+
+impl EndpointReg {
+    /// Skip the release on drop (simulated crash).
+    pub fn set_abandoned(&self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+    }
+
+    pub fn record(&self) -> &EndpointRecord {
+        ep_rec(&self.domain.region, &self.domain.lay, self.slot as usize)
+    }
+}
+
+impl Drop for EndpointReg {
+    fn drop(&mut self) {
+        if self.domain.is_abandoned() || self.abandoned.load(Ordering::Relaxed) {
+            return;
+        }
+        self.record().slot.release(self.claim);
+        self.domain.bump_graph();
+    }
+}
+
+fn proc_rec<'a>(r: &'a Region, lay: &RegLayout, i: usize) -> &'a ProcessRecord {
+    r.get(lay.processes + i * std::mem::size_of::<ProcessRecord>())
+        .expect("registry layout validated at join")
+}
+fn node_rec<'a>(r: &'a Region, lay: &RegLayout, i: usize) -> &'a NodeRecord {
+    r.get(lay.nodes + i * std::mem::size_of::<NodeRecord>())
+        .expect("registry layout validated at join")
+}
+fn ep_rec<'a>(r: &'a Region, lay: &RegLayout, i: usize) -> &'a EndpointRecord {
+    r.get(lay.endpoints + i * std::mem::size_of::<EndpointRecord>())
+        .expect("registry layout validated at join")
+}
+
+fn any_member(region: &Region, lay: &RegLayout) -> bool {
+    (0..MAX_PROCESSES).any(|i| proc_rec(region, lay, i).slot.load().state() != FREE)
+}
+
+fn bump_graph_in(region: &Region, lay: &RegLayout) {
+    let Ok(hdr) = region.get::<RegHeader>(lay.header) else {
+        return;
+    };
+    // SYNC POINT: SeqCst RMW after the record transition that changed the
+    // graph; readers' Acquire load of the version then see the record.
+    hdr.graph_version.fetch_add(1, Ordering::SeqCst);
+    hdr.graph_event.notify();
+    for i in 0..MAX_PROCESSES {
+        let r = proc_rec(region, lay, i);
+        if r.slot.load().is_live() {
+            r.doorbell.ring();
+        }
+    }
+}
+
+/// Read an endpoint record (seqlock-validated). `None` if it changed
+/// meanwhile or holds invalid data.
+pub(crate) fn read_endpoint(r: &EndpointRecord, slot: u32, w: Word) -> Option<EndpointInfo> {
+    // SYNC POINT: content after the caller's Acquire load of LIVE; the
+    // reload at the end rejects torn snapshots.
+    let kind = EndpointKind::from_code(r.kind.load(Ordering::Relaxed))?;
+    let topic_name = r.topic.get().ok()?;
+    let type_name = r.type_name.get().ok()?;
+    let segment = r.segment.get().ok()?;
+    let gid: [u8; 16] = u64s_to_bytes(&r.gid);
+    let type_hash: [u8; 32] = u64s_to_bytes(&r.type_hash);
+    let q = [
+        r.history.load(Ordering::Relaxed),
+        r.depth.load(Ordering::Relaxed),
+        r.reliability.load(Ordering::Relaxed),
+        r.durability.load(Ordering::Relaxed),
+        r.liveliness.load(Ordering::Relaxed),
+    ];
+    let qos = Qos::decode(
+        q,
+        r.deadline_ns.load(Ordering::Relaxed),
+        r.lifespan_ns.load(Ordering::Relaxed),
+        r.lease_ns.load(Ordering::Relaxed),
+    );
+    let c = &r.counters;
+    let stats = EndpointStats {
+        samples: c.samples.load(Ordering::Relaxed),
+        bytes: c.bytes.load(Ordering::Relaxed),
+        lost: c.lost.load(Ordering::Relaxed),
+        pool_used: c.pool_used.load(Ordering::Relaxed),
+        pool_total: c.pool_total.load(Ordering::Relaxed),
+        matched: c.matched.load(Ordering::Relaxed),
+        blocked: c.blocked.load(Ordering::Relaxed),
+    };
+    if r.slot.reload() != w {
+        return None;
+    }
+    Some(EndpointInfo {
+        kind,
+        topic_name,
+        type_name,
+        type_hash,
+        qos,
+        gid,
+        node_name: String::new(),
+        node_namespace: String::new(),
+        pid: w.pid(),
+        segment,
+        stats,
+        slot,
+        gen: w.gen(),
+    })
+}
+
+/// Owner judgement for one record: `Some(word)` if it should be reclaimed.
+fn dead_word(
+    live: &mut Liveness,
+    s: &SlotWord,
+    proc_of: impl FnOnce() -> (Option<(u32, u32)>, Option<String>),
+) -> Option<Word> {
+    let w = s.load();
+    match w.state() {
+        FREE => None,
+        CLAIMING => (!live.alive(w.pid(), s.owner_start(), None, None)).then_some(w),
+        LIVE => {
+            let start = s.owner_start();
+            let pr = proc_of();
+            let (pr, key) = pr;
+            (s.reload() == w && !live.alive(w.pid(), start, pr, key.as_deref())).then_some(w)
+        }
+        RECLAIMING => (w.pid() != std::process::id() && !pid_exists(w.pid())).then_some(w),
+        _ => None,
+    }
+}
+
+/// Unlink every segment belonging to publisher control segment `seg`
+/// (logical name): the control and data segments and its blobs.
+pub(crate) fn unlink_publisher_segments(seg: &str) {
+    if seg.is_empty() || shm::validate_name(seg).is_err() {
+        return;
+    }
+    let file_prefix = shm::file_name(seg);
+    let base = file_prefix.trim_end_matches("_ctl").to_string();
+    let Ok(dir) = std::fs::read_dir(shm::shm_dir()) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let n = e.file_name();
+        let Some(n) = n.to_str() else { continue };
+        if n == file_prefix || n == format!("{base}_data") || n.starts_with(&format!("{base}_b")) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Reap dead owners' records in all three tables; returns how many were
+/// reclaimed and bumps the graph version if any.
+pub(crate) fn reap_tables(
+    region: &Region,
+    lay: &RegLayout,
+    prefix: &str,
+    domain: u32,
+    _name: &str,
+) -> usize {
+    let me = std::process::id();
+    let mut live = Liveness::new(prefix, domain);
+    let mut n = 0;
+    for i in 0..MAX_ENDPOINTS {
+        let r = ep_rec(region, lay, i);
+        let Some(w) = dead_word(&mut live, &r.slot, || {
+            // SYNC POINT: content read between the two loads in dead_word.
+            (
+                Some((
+                    r.process_slot.load(Ordering::Relaxed),
+                    r.process_gen.load(Ordering::Relaxed),
+                )),
+                Some(ep_key(prefix, domain, i as u32, r.slot.load().gen())),
+            )
+        }) else {
+            continue;
+        };
+        let Some(c) = r.slot.begin_reclaim(w, me) else {
+            continue;
+        };
+        if r.kind.load(Ordering::Relaxed) == EndpointKind::Publisher.code() {
+            if let Ok(seg) = r.segment.get() {
+                unlink_publisher_segments(&seg);
+            }
+        }
+        r.slot.finish_reclaim(c);
+        n += 1;
+    }
+    for i in 0..MAX_NODES {
+        let r = node_rec(region, lay, i);
+        let Some(w) = dead_word(&mut live, &r.slot, || {
+            // SYNC POINT: as above.
+            (
+                Some((
+                    r.process_slot.load(Ordering::Relaxed),
+                    r.process_gen.load(Ordering::Relaxed),
+                )),
+                None,
+            )
+        }) else {
+            continue;
+        };
+        if let Some(c) = r.slot.begin_reclaim(w, me) {
+            r.slot.finish_reclaim(c);
+            n += 1;
+        }
+    }
+    for i in 0..MAX_PROCESSES {
+        let r = proc_rec(region, lay, i);
+        let w = r.slot.load();
+        let Some(w) = dead_word(&mut live, &r.slot, || (Some((i as u32, w.gen())), None)) else {
+            continue;
+        };
+        if let Some(c) = r.slot.begin_reclaim(w, me) {
+            r.slot.finish_reclaim(c);
+            n += 1;
+        }
+    }
+    if n > 0 {
+        bump_graph_in(region, lay);
+    }
+    n
+}
+
+/// Remove a registry file that never became ready, if older than `age`.
+fn remove_if_stale(name: &str, age: Duration) {
+    let path = shm::shm_dir().join(shm::file_name(name));
+    if let Ok(m) = std::fs::metadata(&path) {
+        let old = m
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|e| e >= age);
+        if old {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+/// Open the registry of `domain` (if it exists) and reap dead members; if
+/// no member is left, unlink it. For `renoir clean`. Returns (records
+/// reclaimed, registry removed).
+pub fn clean_domain(domain: u32) -> (usize, bool) {
+    let name = format!("{domain}_registry");
+    let Ok(region) = Region::open(&name, Backend::Shm, Access::ReadWrite) else {
+        return (0, false);
+    };
+    let lay = RegLayout::compute(region.payload_offset());
+    if region.len() < lay.end {
+        return (0, false);
+    }
+    let Ok(hdr) = region.get::<RegHeader>(lay.header) else {
+        return (0, false);
+    };
+    // SYNC POINT: Acquire pairs with the creator's Release of the magic.
+    if hdr.magic.load(Ordering::Acquire) != REG_MAGIC {
+        return (0, false);
+    }
+    let n = reap_tables(&region, &lay, &shm::prefix(), domain, &name);
+    if any_member(&region, &lay) {
+        return (n, false);
+    }
+    // SYNC POINT: same closing protocol as `Domain::try_close`.
+    if hdr
+        .closed
+        .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+        .is_err()
+    {
+        return (n, false);
+    }
+    fence(Ordering::SeqCst);
+    if any_member(&region, &lay) {
+        hdr.closed.store(0, Ordering::SeqCst);
+        return (n, false);
+    }
+    let removed = region
+        .path()
+        .is_some_and(|p| std::fs::remove_file(p).is_ok());
+    (n, removed)
+}
+
+/// Keep the unused-import lint quiet for items only some cfgs use.
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn f<T: Send + Sync>() {}
+    f::<Domain>();
+    f::<NodeHandle>();
+    let _ = AtomicU64::new(0);
+}

@@ -1,0 +1,791 @@
+//! The publish path: loan a slot, write once, stamp a ring entry, ring the
+//! doorbells of matched readers.
+
+#![allow(clippy::disallowed_types)]
+
+use super::layout::*;
+use super::qos::{Durability, EndpointKind, History, Reliability, TopicSpec};
+use crate::region::{Access, Backend, Region, RegionConfig};
+use crate::registry::slot::{Word, CLAIMING, FREE, LIVE, RECLAIMING};
+use crate::registry::{
+    ep_key, mark_abandoned, now_unix_ns, Domain, EndpointReg, EndpointStats, Liveness, NodeHandle,
+    RegisterError,
+};
+use crate::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Creating a publisher failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreatePublisherError {
+    #[error(transparent)]
+    Register(#[from] RegisterError),
+    #[error("cannot create publisher segment: {0}")]
+    Segment(#[from] crate::region::CreateError),
+    #[error("invalid topic spec: {0}")]
+    Invalid(String),
+}
+
+/// Loaning or publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("sample of {len} bytes exceeds the maximum of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("no free slot: all {0} slots are loaned or held by readers")]
+    PoolExhausted(u32),
+    #[error("a reliable reader did not make room within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot allocate a {size}-byte blob: {source}")]
+    Blob {
+        size: usize,
+        source: crate::region::CreateError,
+    },
+    #[error("sample was loaned by another publisher")]
+    ForeignSample,
+    #[error("shared memory of this publisher is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    Free,
+    Loaned,
+    InRing(u64),
+}
+
+struct Local {
+    /// Next sequence index.
+    head: u64,
+    slots: Vec<SlotState>,
+    /// Per slot: blob region (publisher mapping) with its generation.
+    blobs: Vec<Option<(u32, Arc<Region>)>>,
+    last_reader_reap: Instant,
+}
+
+pub(crate) struct PubShared {
+    pub(crate) domain: Arc<Domain>,
+    pub(crate) reg: EndpointReg,
+    pub(crate) ctl: Region,
+    pub(crate) data: Region,
+    pub(crate) lay: PubLayout,
+    pub(crate) ctl_name: String,
+    spec: TopicSpec,
+    local: Mutex<Local>,
+    max_blocking: Mutex<Duration>,
+    abandoned: crate::sync::atomic::AtomicBool,
+}
+
+/// A publisher on one topic. Cheap to share behind an `Arc`; all methods
+/// take `&self`.
+pub struct Publisher {
+    sh: Arc<PubShared>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("topic", &self.sh.spec.name)
+            .field("segment", &self.sh.ctl_name)
+            .finish()
+    }
+}
+
+/// A loaned, writable sample: exactly `len` bytes in shared memory.
+/// Publish it with [`Publisher::publish`]; dropping it returns the slot.
+pub struct SampleMut {
+    sh: Arc<PubShared>,
+    slot: u32,
+    len: usize,
+    blob: Option<(u32, Arc<Region>)>,
+    done: bool,
+}
+
+impl std::fmt::Debug for SampleMut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SampleMut")
+            .field("slot", &self.slot)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl SampleMut {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::ops::Deref for SampleMut {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.blob {
+            Some((_, r)) => r.bytes(r.payload_offset(), self.len).unwrap_or(&[]),
+            None => {
+                let off = self.sh.data.payload_offset()
+                    + self.slot as usize * self.sh.lay.slot_size as usize;
+                self.sh.data.bytes(off, self.len).unwrap_or(&[])
+            }
+        }
+    }
+}
+
+impl std::ops::DerefMut for SampleMut {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let (r, off) = match &self.blob {
+            Some((_, r)) => (&**r, r.payload_offset()),
+            None => (
+                &self.sh.data,
+                self.sh.data.payload_offset() + self.slot as usize * self.sh.lay.slot_size as usize,
+            ),
+        };
+        // SAFETY: the slot is in state Loaned, lent exclusively to this
+        // SampleMut: `loan` checked that no reader holds it (holder bits 0)
+        // after invalidating every ring entry that referenced it, so no
+        // reader can start reading it, and no other loan gets it until this
+        // SampleMut is published or dropped. Readers map it read-only.
+        unsafe { r.bytes_mut(off, self.len) }.unwrap_or(&mut [])
+    }
+}
+
+impl Drop for SampleMut {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut l = self.sh.lock();
+            if let Some(s) = l.slots.get_mut(self.slot as usize) {
+                *s = SlotState::Free;
+            }
+            drop(l);
+            self.sh.update_pool_counter();
+        }
+    }
+}
+
+fn round_up(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+impl PubShared {
+    fn lock(&self) -> MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn hdr(&self) -> &PubHeader {
+        self.ctl.get(self.lay.header).expect("own layout")
+    }
+    pub(crate) fn reader(&self, i: usize) -> &ReaderEntry {
+        self.ctl.get(self.lay.reader_off(i)).expect("own layout")
+    }
+    fn entry(&self, i: usize) -> &RingEntry {
+        self.ctl.get(self.lay.ring_off(i)).expect("own layout")
+    }
+    fn slot_ctl(&self, i: usize) -> &SlotCtl {
+        self.ctl.get(self.lay.slot_off(i)).expect("own layout")
+    }
+
+    fn held(&self, s: usize) -> bool {
+        let c = self.slot_ctl(s);
+        // SYNC POINT (Dekker L1): SeqCst loads after the SeqCst
+        // invalidation of every ring entry naming this slot; pairs with
+        // the reader's SeqCst fetch_or (S2) followed by its SeqCst stamp
+        // re-check (L2). Either we see the bit, or the reader sees the
+        // invalidated stamp and lets go. The Acquire half also orders the
+        // reader's payload reads (before its Release fetch_and) before our
+        // next write into the slot.
+        c.holders[0].load(Ordering::SeqCst) != 0 || c.holders[1].load(Ordering::SeqCst) != 0
+    }
+
+    /// Live readers: (index, cursor, reliable). Dead readers are reaped at
+    /// most every 200 ms (or when `force`).
+    fn readers(&self, l: &mut Local, force: bool) -> Vec<(usize, u64, bool)> {
+        // SYNC POINT: Acquire pairs with the fetch_max in attach; bounds the scan.
+        let hwm = (self.hdr().reader_hwm.load(Ordering::Acquire) as usize).min(MAX_READERS);
+        let reap = force || l.last_reader_reap.elapsed() > Duration::from_millis(200);
+        if reap {
+            l.last_reader_reap = Instant::now();
+            reap_readers(self, hwm);
+        }
+        let mut out = Vec::new();
+        for i in 0..hwm {
+            let r = self.reader(i);
+            let w = r.slot.load();
+            if w.state() != LIVE {
+                continue;
+            }
+            // SYNC POINT: Acquire pairs with the reader's Release store of
+            // its cursor after it finished reading the ring entry.
+            let c = r.cursor.load(Ordering::Acquire);
+            // SYNC POINT: content published with the LIVE store.
+            let rel = r.reliable.load(Ordering::Relaxed) == 1;
+            out.push((i, c, rel));
+        }
+        out
+    }
+
+    fn update_pool_counter(&self) {
+        let used = self
+            .lock()
+            .slots
+            .iter()
+            .filter(|s| **s != SlotState::Free)
+            .count();
+        // SYNC POINT: statistics only.
+        self.reg
+            .record()
+            .counters
+            .pool_used
+            .store(used as u64, Ordering::Relaxed);
+    }
+
+    fn invalidate_entry(&self, seq: u64) {
+        let e = self.entry((seq % self.lay.ring_cap as u64) as usize);
+        // SYNC POINT (Dekker S1): SeqCst store of the "gone" stamp; any
+        // reader that sets a holder bit afterwards re-reads this stamp
+        // with SeqCst and backs off (see `held`).
+        if e.stamp.load(Ordering::Relaxed) == seq + 1 {
+            e.stamp.store(0, Ordering::SeqCst);
+        }
+    }
+
+    fn keep_all_reliable(&self) -> bool {
+        self.spec.qos.history == History::KeepAll
+            && self.spec.qos.reliability == Reliability::Reliable
+    }
+
+    fn loan(self: &Arc<Self>, len: usize) -> Result<SampleMut, PublishError> {
+        if len > MAX_SAMPLE {
+            return Err(PublishError::TooLarge {
+                len,
+                max: MAX_SAMPLE,
+            });
+        }
+        let deadline =
+            Instant::now() + *self.max_blocking.lock().unwrap_or_else(|e| e.into_inner());
+        let mut l = self.lock();
+        let volatile = self.spec.qos.durability == Durability::Volatile;
+        let slot = loop {
+            let readers = self.readers(&mut l, false);
+            let min_all = readers.iter().map(|r| r.1).min().unwrap_or(l.head);
+            let min_rel = readers
+                .iter()
+                .filter(|r| r.2)
+                .map(|r| r.1)
+                .min()
+                .unwrap_or(l.head);
+            // Candidates: free slots and ring slots every reader consumed
+            // (volatile only; transient local keeps them for late joiners).
+            let mut best: Option<(usize, bool)> = None; // (slot, fits)
+            for (s, st) in l.slots.iter().enumerate() {
+                let avail = match *st {
+                    SlotState::Free => true,
+                    SlotState::InRing(q) => volatile && q < min_all,
+                    SlotState::Loaned => false,
+                };
+                if !avail || self.held(s) {
+                    continue;
+                }
+                let cap = self.capacity(&l, s);
+                let fits = cap >= len as u64;
+                let better = match best {
+                    None => true,
+                    Some((b, bf)) => {
+                        (fits && !bf) || (fits == bf && fits && cap < self.capacity(&l, b))
+                    }
+                };
+                if better {
+                    best = Some((s, fits));
+                }
+            }
+            // Under pressure: drop the oldest sample still in the ring
+            // (keep-last always; keep-all only once reliable readers have
+            // it).
+            if best.is_none() {
+                let mut oldest: Option<(usize, u64)> = None;
+                for (s, st) in l.slots.iter().enumerate() {
+                    if let SlotState::InRing(q) = *st {
+                        let droppable = !self.keep_all_reliable() || q < min_rel;
+                        if droppable && !self.held(s) && oldest.is_none_or(|o| q < o.1) {
+                            oldest = Some((s, q));
+                        }
+                    }
+                }
+                if let Some((s, _)) = oldest {
+                    best = Some((s, false));
+                }
+            }
+            match best {
+                Some((s, _)) => {
+                    if let SlotState::InRing(q) = l.slots[s] {
+                        self.invalidate_entry(q);
+                        l.slots[s] = SlotState::Free;
+                        // Re-check after the invalidation (Dekker).
+                        if self.held(s) {
+                            continue;
+                        }
+                    }
+                    break s;
+                }
+                None => {
+                    if !self.keep_all_reliable() && readers.iter().all(|r| !r.2) {
+                        return Err(PublishError::PoolExhausted(self.lay.n_slots));
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(PublishError::Timeout(
+                            *self.max_blocking.lock().unwrap_or_else(|e| e.into_inner()),
+                        ));
+                    }
+                    drop(l);
+                    self.wait_space(deadline, &|| false);
+                    l = self.lock();
+                    l.last_reader_reap = Instant::now() - Duration::from_secs(1);
+                }
+            }
+        };
+        // Size the slot.
+        let mut blob = None;
+        if len as u64 > self.lay.slot_size {
+            let cur = l.blobs[slot].clone();
+            blob = match cur {
+                Some((g, r)) if r.payload_len() >= len => Some((g, r)),
+                _ => {
+                    let g = {
+                        let c = self.slot_ctl(slot);
+                        // SYNC POINT: only the publisher writes blob_gen.
+                        let g = c.blob_gen.load(Ordering::Relaxed).wrapping_add(1).max(1);
+                        g
+                    };
+                    let cap = round_up(len as u64, 64 << 10) as usize;
+                    let name = blob_name(&self.ctl_name, slot as u32, g);
+                    let cfg = RegionConfig::new(name, cap).description("renoir sample blob");
+                    let r = Region::create(&cfg)
+                        .map_err(|source| PublishError::Blob { size: cap, source })?;
+                    let c = self.slot_ctl(slot);
+                    // SYNC POINT: published to readers by the ring entry's
+                    // Release stamp (they read blob_gen from the entry).
+                    c.blob_cap.store(r.payload_len() as u64, Ordering::Relaxed);
+                    c.blob_gen.store(g, Ordering::Relaxed);
+                    let r = Arc::new(r);
+                    // The old blob (if any) is unlinked when dropped here;
+                    // readers that still map it keep their mapping.
+                    l.blobs[slot] = Some((g, r.clone()));
+                    Some((g, r))
+                }
+            };
+        }
+        l.slots[slot] = SlotState::Loaned;
+        drop(l);
+        self.update_pool_counter();
+        Ok(SampleMut {
+            sh: self.clone(),
+            slot: slot as u32,
+            len,
+            blob,
+            done: false,
+        })
+    }
+
+    fn capacity(&self, l: &Local, s: usize) -> u64 {
+        match &l.blobs[s] {
+            Some((_, r)) => (r.payload_len() as u64).max(self.lay.slot_size),
+            None => self.lay.slot_size,
+        }
+    }
+
+    /// Sleep on the space event until `deadline` (reliable readers notify
+    /// it after each take), in short chunks so dead readers get reaped.
+    fn wait_space(&self, deadline: Instant, _cond: &dyn Fn() -> bool) {
+        let ev = &self.hdr().space;
+        let seen = ev.seq();
+        let left = deadline.saturating_duration_since(Instant::now());
+        ev.wait_seen(seen, Some(left.min(Duration::from_millis(20))));
+    }
+
+    fn publish_unchecked(&self, mut s: SampleMut, src_ts: i64) -> Result<u64, PublishError> {
+        let max_blocking = *self.max_blocking.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + max_blocking;
+        let mut l = self.lock();
+        let q = l.head;
+        let cap = self.lay.ring_cap as u64;
+        // Reliable keep-all: the entry we overwrite (q - cap) must have been
+        // taken by every reliable reader.
+        if self.keep_all_reliable() && q >= cap {
+            let mut blocked = false;
+            loop {
+                let readers = self.readers(&mut l, blocked);
+                let min_rel = readers
+                    .iter()
+                    .filter(|r| r.2)
+                    .map(|r| r.1)
+                    .min()
+                    .unwrap_or(q);
+                if min_rel > q - cap {
+                    break;
+                }
+                if !blocked {
+                    blocked = true;
+                    // SYNC POINT: statistics only.
+                    self.reg
+                        .record()
+                        .counters
+                        .blocked
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                if Instant::now() >= deadline {
+                    drop(l);
+                    // `s` drops here and frees its slot.
+                    return Err(PublishError::Timeout(max_blocking));
+                }
+                drop(l);
+                self.wait_space(deadline, &|| false);
+                l = self.lock();
+            }
+        }
+        let idx = (q % cap) as usize;
+        // The sample previously at this index leaves the ring.
+        if q >= cap {
+            if let Some(st) = l
+                .slots
+                .iter_mut()
+                .find(|st| **st == SlotState::InRing(q - cap))
+            {
+                *st = SlotState::Free;
+            }
+        }
+        let e = self.entry(idx);
+        // SYNC POINT (Dekker S1 / seqlock begin): SeqCst store of 0 marks the
+        // entry as being rewritten before any field changes; readers that
+        // see 0 (or any stamp other than the one they expect) skip it.
+        e.stamp.store(0, Ordering::SeqCst);
+        // SYNC POINT: fields are relaxed atomics, published by the Release
+        // store of the stamp below.
+        e.slot.store(s.slot, Ordering::Relaxed);
+        e.blob_gen
+            .store(s.blob.as_ref().map_or(0, |b| b.0), Ordering::Relaxed);
+        e.len.store(s.len as u64, Ordering::Relaxed);
+        e.src_ts.store(src_ts as u64, Ordering::Relaxed);
+        e.pub_ts.store(now_unix_ns(), Ordering::Relaxed);
+        // SYNC POINT (seqlock end): Release publishes the payload bytes
+        // (written through SampleMut) and the fields above to a reader's
+        // Acquire load of this stamp.
+        e.stamp.store(q + 1, Ordering::Release);
+        // SYNC POINT: Release pairs with readers' Acquire load of head: an
+        // index below head has a complete entry (or a newer one).
+        self.hdr().head.store(q + 1, Ordering::Release);
+        l.head = q + 1;
+        l.slots[s.slot as usize] = SlotState::InRing(q);
+        s.done = true;
+        let readers = self.readers(&mut l, false);
+        drop(l);
+        let rec = self.reg.record();
+        // SYNC POINT: statistics only.
+        rec.counters.samples.fetch_add(1, Ordering::Relaxed);
+        rec.counters
+            .bytes
+            .fetch_add(s.len as u64, Ordering::Relaxed);
+        rec.counters
+            .matched
+            .store(readers.len() as u64, Ordering::Relaxed);
+        // Wake readers' processes (no syscall unless they sleep).
+        let mut rung: Vec<(u32, u32)> = Vec::with_capacity(readers.len());
+        for (i, _, _) in readers {
+            let r = self.reader(i);
+            // SYNC POINT: content published with the LIVE store.
+            let ps = r.process_slot.load(Ordering::Relaxed);
+            let pg = r.process_gen.load(Ordering::Relaxed);
+            if !rung.contains(&(ps, pg)) {
+                rung.push((ps, pg));
+                self.domain.ring_process(ps, pg);
+            }
+        }
+        Ok(q + 1)
+    }
+}
+
+/// Reap reader entries whose owner is dead: clear their holder bits in
+/// every slot, then free the entry.
+pub(crate) fn reap_readers(sh: &PubShared, hwm: usize) -> usize {
+    let me = std::process::id();
+    let mut live = Liveness::new(sh.domain.prefix(), sh.domain.id());
+    let mut n = 0;
+    for i in 0..hwm {
+        let r = sh.reader(i);
+        let w = r.slot.load();
+        let dead = match w.state() {
+            FREE => false,
+            CLAIMING => !live.alive(w.pid(), r.slot.owner_start(), None, None),
+            LIVE => {
+                // SYNC POINT: content published with LIVE.
+                let ps = r.process_slot.load(Ordering::Relaxed);
+                let pg = r.process_gen.load(Ordering::Relaxed);
+                let key = reader_key(&sh.ctl_name, i as u32, w.gen());
+                !live.alive(w.pid(), r.slot.owner_start(), Some((ps, pg)), Some(&key))
+            }
+            RECLAIMING => w.pid() != me && !crate::registry::pid_exists(w.pid()),
+            _ => false,
+        };
+        if !dead {
+            continue;
+        }
+        if let Some(c) = r.slot.begin_reclaim(Word(w.0), me) {
+            let (word, bit) = (i / 64, 1u64 << (i % 64));
+            for s in 0..sh.lay.n_slots as usize {
+                // SYNC POINT: Release: the dead reader cannot read any more;
+                // pairs with the publisher's SeqCst/Acquire `held` loads.
+                sh.slot_ctl(s).holders[word].fetch_and(!bit, Ordering::SeqCst);
+            }
+            r.slot.finish_reclaim(c);
+            n += 1;
+        }
+    }
+    if n > 0 {
+        // Wake a writer blocked on the dead reader.
+        sh.hdr().space.notify();
+    }
+    n
+}
+
+pub(crate) fn reader_key(ctl: &str, idx: u32, gen: u32) -> String {
+    format!("rd/{ctl}/{idx}/{gen}")
+}
+
+impl Publisher {
+    pub(crate) fn create(
+        domain: &Arc<Domain>,
+        node: &NodeHandle,
+        mut spec: TopicSpec,
+    ) -> Result<Publisher, CreatePublisherError> {
+        spec.kind = EndpointKind::Publisher;
+        let ring_cap = spec.qos.depth();
+        let n_slots = ring_cap + EXTRA_SLOTS;
+        let slot_size = if spec.payload_hint == 0 || spec.payload_hint > INLINE_HINT_MAX {
+            DEFAULT_SLOT_SIZE
+        } else {
+            round_up(spec.payload_hint as u64, 64).max(64)
+        };
+        let me = domain.identity();
+        let mut made: Option<(Region, Region, PubLayout, String)> = None;
+        let mut err: Option<CreatePublisherError> = None;
+        let reg = domain.register_endpoint(
+            node,
+            &spec,
+            EndpointKind::Publisher,
+            |id, _slot, _gen, rec| {
+                let ctl_name = ctl_name(domain.id(), me.pid, id);
+                let mk = || -> Result<(Region, Region, PubLayout), crate::region::CreateError> {
+                    let ctl = Region::create(
+                        &RegionConfig::new(
+                            ctl_name.clone(),
+                            PubLayout::ctl_payload_size(ring_cap, n_slots),
+                        )
+                        .description("renoir publisher control")
+                        .annotate("topic", spec.name.clone())
+                        .annotate("type", spec.type_name.clone()),
+                    )?;
+                    let lay =
+                        PubLayout::compute(ctl.payload_offset(), ring_cap, n_slots, slot_size);
+                    let data = Region::create(
+                        &RegionConfig::new(
+                            data_name(&ctl_name),
+                            (n_slots as u64 * slot_size) as usize,
+                        )
+                        .description("renoir publisher data")
+                        .annotate("topic", spec.name.clone()),
+                    )?;
+                    // The header is complete before the endpoint goes LIVE, so a
+                    // subscriber that discovers it can attach at once.
+                    if let Ok(h) = ctl.get::<PubHeader>(lay.header) {
+                        // SYNC POINT: header fields published by the Release
+                        // store of the magic below (readers check it with Acquire).
+                        h.version.store(PUB_VERSION, Ordering::Relaxed);
+                        h.ring_cap.store(ring_cap, Ordering::Relaxed);
+                        h.n_slots.store(n_slots, Ordering::Relaxed);
+                        h.max_readers.store(MAX_READERS as u32, Ordering::Relaxed);
+                        h.slot_size.store(slot_size, Ordering::Relaxed);
+                        h.durability.store(
+                            (spec.qos.durability == Durability::TransientLocal) as u32,
+                            Ordering::Relaxed,
+                        );
+                        h.reliable.store(
+                            (spec.qos.reliability == Reliability::Reliable) as u32,
+                            Ordering::Relaxed,
+                        );
+                        h.keep_all.store(
+                            (spec.qos.history == History::KeepAll) as u32,
+                            Ordering::Relaxed,
+                        );
+                        let gid: [u8; 16] = crate::registry::layout::u64s_to_bytes(&rec.gid);
+                        crate::registry::layout::bytes_to_u64s(&h.gid, &gid);
+                        // SYNC POINT: Release; pairs with the attaching reader's Acquire.
+                        h.magic.store(PUB_MAGIC, Ordering::Release);
+                    }
+                    Ok((ctl, data, lay))
+                };
+                match mk() {
+                    Ok((ctl, data, lay)) => {
+                        let _ = rec.segment.set(&ctl_name);
+                        made = Some((ctl, data, lay, ctl_name));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        err = Some(e.into());
+                        Err(RegisterError::Invalid {
+                            field: "segment",
+                            reason: "creation failed".into(),
+                        })
+                    }
+                }
+            },
+        );
+        let reg = match reg {
+            Ok(r) => r,
+            Err(e) => return Err(err.unwrap_or(e.into())),
+        };
+        let (ctl, data, lay, ctl_name) =
+            made.ok_or_else(|| CreatePublisherError::Invalid("no segment".into()))?;
+        let sh = PubShared {
+            domain: domain.clone(),
+            reg,
+            ctl,
+            data,
+            lay,
+            ctl_name,
+            spec: spec.clone(),
+            local: Mutex::new(Local {
+                head: 0,
+                slots: vec![SlotState::Free; n_slots as usize],
+                blobs: vec![None; n_slots as usize],
+                last_reader_reap: Instant::now(),
+            }),
+            max_blocking: Mutex::new(Duration::from_millis(100)),
+            abandoned: crate::sync::atomic::AtomicBool::new(false),
+        };
+        // SYNC POINT: statistics only.
+        sh.reg
+            .record()
+            .counters
+            .pool_total
+            .store(n_slots as u64, Ordering::Relaxed);
+        Ok(Publisher { sh: Arc::new(sh) })
+    }
+
+    /// Globally unique id of this publisher.
+    pub fn gid(&self) -> [u8; 16] {
+        self.sh.reg.gid
+    }
+
+    /// The topic spec it was created with.
+    pub fn spec(&self) -> &TopicSpec {
+        &self.sh.spec
+    }
+
+    /// Logical name of its control segment.
+    pub fn segment_name(&self) -> &str {
+        &self.sh.ctl_name
+    }
+
+    /// How long `loan`/`publish` may block for a reliable KeepAll reader
+    /// (default 100 ms, like DDS's max_blocking_time).
+    pub fn set_max_blocking(&self, d: Duration) {
+        *self
+            .sh
+            .max_blocking
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = d;
+    }
+
+    /// Loan a writable slice of exactly `len` bytes in shared memory.
+    pub fn loan(&self, len: usize) -> Result<SampleMut, PublishError> {
+        self.sh.loan(len)
+    }
+
+    /// Publish a loaned sample; returns its sequence number (from 1).
+    pub fn publish(
+        &self,
+        sample: SampleMut,
+        source_timestamp_ns: i64,
+    ) -> Result<u64, PublishError> {
+        if !Arc::ptr_eq(&sample.sh, &self.sh) {
+            return Err(PublishError::ForeignSample);
+        }
+        self.sh.publish_unchecked(sample, source_timestamp_ns)
+    }
+
+    /// Copy `bytes` into a loaned slot and publish it.
+    pub fn publish_bytes(
+        &self,
+        bytes: &[u8],
+        source_timestamp_ns: i64,
+    ) -> Result<u64, PublishError> {
+        let mut s = self.loan(bytes.len())?;
+        s.copy_from_slice(bytes);
+        self.publish(s, source_timestamp_ns)
+    }
+
+    /// Live readers attached to this publisher.
+    pub fn matched_subscribers(&self) -> usize {
+        let mut l = self.sh.lock();
+        self.sh.readers(&mut l, false).len()
+    }
+
+    /// Counters as stored in the registry.
+    pub fn stats(&self) -> EndpointStats {
+        let c = &self.sh.reg.record().counters;
+        // SYNC POINT: statistics only.
+        EndpointStats {
+            samples: c.samples.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+            pool_used: c.pool_used.load(Ordering::Relaxed),
+            pool_total: c.pool_total.load(Ordering::Relaxed),
+            matched: c.matched.load(Ordering::Relaxed),
+            blocked: c.blocked.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Drop this publisher's mappings *without* cleanup (simulated crash):
+    /// its registry record and segments stay until a reaper notices.
+    pub fn abandon(self) {
+        let sh = &self.sh;
+        sh.abandoned.store(true, Ordering::Relaxed);
+        mark_abandoned(ep_key(
+            sh.domain.prefix(),
+            sh.domain.id(),
+            sh.reg.slot,
+            sh.reg.claim.gen,
+        ));
+        sh.reg.set_abandoned();
+        sh.ctl.unlink_on_drop(false);
+        sh.data.unlink_on_drop(false);
+        for (_, r) in sh.lock().blobs.iter().flatten() {
+            r.unlink_on_drop(false);
+        }
+    }
+}
+
+impl Drop for PubShared {
+    fn drop(&mut self) {
+        if self.domain.is_abandoned() || self.abandoned.load(Ordering::Relaxed) {
+            self.ctl.unlink_on_drop(false);
+            self.data.unlink_on_drop(false);
+            for (_, r) in self
+                .local
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .blobs
+                .iter()
+                .flatten()
+            {
+                r.unlink_on_drop(false);
+            }
+        }
+    }
+}
+
+/// Used by the subscriber: open a publisher's segments for reading.
+pub(crate) fn open_publisher(ctl_name: &str) -> Result<(Region, Region), crate::region::OpenError> {
+    let ctl = Region::open(ctl_name, Backend::Shm, Access::ReadWrite)?;
+    let data = Region::open(&data_name(ctl_name), Backend::Shm, Access::ReadOnly)?;
+    Ok((ctl, data))
+}

@@ -1,0 +1,706 @@
+//! The take path: discover matching publishers in the registry, attach a
+//! reader entry to each, follow their descriptor rings with a private
+//! cursor, hold slots while a [`Sample`] is alive.
+
+#![allow(clippy::disallowed_types)]
+
+use super::layout::*;
+use super::publisher::{open_publisher, reader_key};
+use super::qos::{qos_compatible, Durability, EndpointKind, History, Qos, Reliability, TopicSpec};
+use crate::region::{Access, Backend, Region};
+use crate::registry::layout::MAX_ENDPOINTS;
+use crate::registry::slot::Claim;
+use crate::registry::{
+    ep_key, mark_abandoned, now_unix_ns, read_endpoint, Domain, EndpointReg, EndpointStats,
+    NodeHandle, RegisterError,
+};
+use crate::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Creating a subscriber failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateSubscriberError {
+    #[error(transparent)]
+    Register(#[from] RegisterError),
+}
+
+/// Taking a sample failed. The cursor has moved past the bad entry, so the
+/// next `take` continues with the following sample.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    #[error("publisher {segment}: corrupt descriptor: {reason}")]
+    Corrupt { segment: String, reason: String },
+    #[error("publisher {segment}: cannot map blob {blob}: {source}")]
+    Blob {
+        segment: String,
+        blob: String,
+        source: crate::region::OpenError,
+    },
+}
+
+/// Metadata of a taken sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleInfo {
+    pub source_timestamp_ns: i64,
+    pub received_timestamp_ns: i64,
+    /// When the publisher stamped the descriptor (unix ns).
+    pub published_timestamp_ns: i64,
+    pub publisher_gid: [u8; 16],
+    /// Publisher's sequence number (from 1).
+    pub sequence: u64,
+}
+
+struct AttState {
+    cursor: u64,
+    blobs: HashMap<u32, (u32, Arc<Region>)>,
+}
+
+/// One publisher this subscriber reads from.
+pub(crate) struct Attached {
+    ctl: Region,
+    data: Region,
+    lay: PubLayout,
+    ctl_name: String,
+    reader_idx: u32,
+    claim: Claim,
+    gid: [u8; 16],
+    ep: (u32, u32),
+    /// Keep at most this many unread samples (reader KeepLast depth).
+    window: u64,
+    reliable: bool,
+    state: Mutex<AttState>,
+    gone: AtomicBool,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl Attached {
+    fn hdr(&self) -> Option<&PubHeader> {
+        self.ctl.get(self.lay.header).ok()
+    }
+    fn reader(&self) -> Option<&ReaderEntry> {
+        self.ctl
+            .get(self.lay.reader_off(self.reader_idx as usize))
+            .ok()
+    }
+    fn entry(&self, i: usize) -> Option<&RingEntry> {
+        self.ctl.get(self.lay.ring_off(i)).ok()
+    }
+    fn slot_ctl(&self, i: usize) -> Option<&SlotCtl> {
+        if i >= self.lay.n_slots as usize {
+            return None;
+        }
+        self.ctl.get(self.lay.slot_off(i)).ok()
+    }
+    fn bit(&self) -> (usize, u64) {
+        let i = self.reader_idx as usize;
+        (i / 64, 1u64 << (i % 64))
+    }
+    fn lock(&self) -> MutexGuard<'_, AttState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn head(&self) -> u64 {
+        // SYNC POINT: Acquire pairs with the publisher's Release store of
+        // head after stamping the entry.
+        self.hdr().map_or(0, |h| h.head.load(Ordering::Acquire))
+    }
+
+    fn has_data(&self) -> bool {
+        self.head() > self.lock().cursor
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> TakeError {
+        TakeError::Corrupt {
+            segment: self.ctl_name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn store_cursor(&self, c: u64) {
+        if let Some(r) = self.reader() {
+            // SYNC POINT: Release: our reads of the entries below `c` happen
+            // before the publisher's Acquire load of our cursor (reliable
+            // writers overwrite only what every reliable reader passed).
+            r.cursor.store(c, Ordering::Release);
+        }
+    }
+
+    /// Try to take the next sample from this publisher. Returns
+    /// `(sample, lost_now)`.
+    fn try_take(self: &Arc<Self>, lost: &mut u64) -> Result<Option<Sample>, TakeError> {
+        let mut st = self.lock();
+        let cap = self.lay.ring_cap as u64;
+        loop {
+            let head = self.head();
+            let mut c = st.cursor;
+            if head <= c {
+                return Ok(None);
+            }
+            let window = self.window.min(cap);
+            if head - c > window {
+                let skip = head - window - c;
+                *lost += skip;
+                c = head - window;
+            }
+            let idx = (c % cap) as usize;
+            let Some(e) = self.entry(idx) else {
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                return Err(self.corrupt("ring entry out of bounds"));
+            };
+            // SYNC POINT (seqlock begin): Acquire pairs with the publisher's
+            // Release store of the stamp (entry fields and payload visible).
+            let s1 = e.stamp.load(Ordering::Acquire);
+            if s1 != c + 1 {
+                // Overwritten or dropped since head passed it: lost.
+                *lost += 1;
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                continue;
+            }
+            // SYNC POINT: relaxed field loads validated by the stamp re-check.
+            let slot = e.slot.load(Ordering::Relaxed);
+            let bgen = e.blob_gen.load(Ordering::Relaxed);
+            let len = e.len.load(Ordering::Relaxed);
+            let src_ts = e.src_ts.load(Ordering::Relaxed) as i64;
+            let pub_ts = e.pub_ts.load(Ordering::Relaxed) as i64;
+            // SYNC POINT (seqlock end): fence orders the field loads before
+            // the re-check.
+            crate::sync::atomic::fence(Ordering::Acquire);
+            if e.stamp.load(Ordering::Relaxed) != s1 {
+                *lost += 1;
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                continue;
+            }
+            let Some(sc) = self.slot_ctl(slot as usize) else {
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                return Err(self.corrupt(format!("slot index {slot} >= {}", self.lay.n_slots)));
+            };
+            let (w, bit) = self.bit();
+            // SYNC POINT (Dekker S2): SeqCst set of our holder bit, then the
+            // SeqCst re-read of the stamp (L2): pairs with the publisher's
+            // SeqCst invalidation (S1) and holder check (L1). If the stamp
+            // is still ours, the publisher will see our bit before reusing
+            // the slot.
+            sc.holders[w].fetch_or(bit, Ordering::SeqCst);
+            if e.stamp.load(Ordering::SeqCst) != s1 {
+                // SYNC POINT: give the bit back (Release our nothing-read).
+                sc.holders[w].fetch_and(!bit, Ordering::Release);
+                *lost += 1;
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                continue;
+            }
+            let release = |sc: &SlotCtl| {
+                // SYNC POINT: as above.
+                sc.holders[w].fetch_and(!bit, Ordering::Release);
+            };
+            let len_us = len as usize;
+            let (off, blob) = if bgen == 0 {
+                if len > self.lay.slot_size {
+                    release(sc);
+                    st.cursor = c + 1;
+                    self.store_cursor(c + 1);
+                    return Err(
+                        self.corrupt(format!("len {len} > slot size {}", self.lay.slot_size))
+                    );
+                }
+                let off = self.data.payload_offset() + slot as usize * self.lay.slot_size as usize;
+                if self.data.bytes(off, len_us).is_err() {
+                    release(sc);
+                    st.cursor = c + 1;
+                    self.store_cursor(c + 1);
+                    return Err(self.corrupt("inline slot outside data segment"));
+                }
+                (off, None)
+            } else {
+                let cached = st
+                    .blobs
+                    .get(&slot)
+                    .filter(|b| b.0 == bgen)
+                    .map(|b| b.1.clone());
+                let r = match cached {
+                    Some(r) => r,
+                    None => {
+                        let name = blob_name(&self.ctl_name, slot, bgen);
+                        match Region::open(&name, Backend::Shm, Access::ReadOnly) {
+                            Ok(r) => {
+                                let r = Arc::new(r);
+                                st.blobs.insert(slot, (bgen, r.clone()));
+                                r
+                            }
+                            Err(source) => {
+                                release(sc);
+                                st.cursor = c + 1;
+                                self.store_cursor(c + 1);
+                                return Err(TakeError::Blob {
+                                    segment: self.ctl_name.clone(),
+                                    blob: name,
+                                    source,
+                                });
+                            }
+                        }
+                    }
+                };
+                let off = r.payload_offset();
+                if r.bytes(off, len_us).is_err() {
+                    release(sc);
+                    st.cursor = c + 1;
+                    self.store_cursor(c + 1);
+                    return Err(self.corrupt(format!("len {len} exceeds blob")));
+                }
+                (off, Some(r))
+            };
+            st.cursor = c + 1;
+            self.store_cursor(c + 1);
+            drop(st);
+            if let Some(r) = self.reader() {
+                // SYNC POINT: statistics only.
+                r.taken.fetch_add(1, Ordering::Relaxed);
+            }
+            if self.reliable {
+                if let Some(h) = self.hdr() {
+                    // Wake a writer waiting for room (no syscall if none).
+                    h.space.notify();
+                }
+            }
+            return Ok(Some(Sample {
+                att: self.clone(),
+                slot,
+                off,
+                len: len_us,
+                blob,
+                info: SampleInfo {
+                    source_timestamp_ns: src_ts,
+                    received_timestamp_ns: now_unix_ns() as i64,
+                    published_timestamp_ns: pub_ts,
+                    publisher_gid: self.gid,
+                    sequence: c + 1,
+                },
+            }));
+        }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(r) = self.reader() {
+            r.slot.release(self.claim);
+        }
+        if let Some(h) = self.hdr() {
+            h.space.notify();
+        }
+    }
+}
+
+/// A taken sample: read-only bytes in shared memory (zero copy). The slot
+/// stays reserved for this reader until the sample is dropped.
+pub struct Sample {
+    att: Arc<Attached>,
+    slot: u32,
+    off: usize,
+    len: usize,
+    blob: Option<Arc<Region>>,
+    info: SampleInfo,
+}
+
+impl std::fmt::Debug for Sample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sample")
+            .field("len", &self.len)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl Sample {
+    pub fn info(&self) -> &SampleInfo {
+        &self.info
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::ops::Deref for Sample {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let r = self.blob.as_deref().unwrap_or(&self.att.data);
+        // Validated when taken; an empty slice can only appear if the
+        // mapping shrank, which mappings do not.
+        r.bytes(self.off, self.len).unwrap_or(&[])
+    }
+}
+
+impl Drop for Sample {
+    fn drop(&mut self) {
+        if self.att.abandoned.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(sc) = self.att.slot_ctl(self.slot as usize) {
+            let (w, bit) = self.att.bit();
+            // SYNC POINT: Release: our payload reads happen-before the
+            // publisher's SeqCst (acquiring) load that sees the bit clear
+            // and then rewrites the slot.
+            sc.holders[w].fetch_and(!bit, Ordering::Release);
+        }
+    }
+}
+
+struct SubState {
+    pubs: Vec<Arc<Attached>>,
+    seen_version: u64,
+    retry_at: Option<Instant>,
+    rr: usize,
+    lost: u64,
+}
+
+/// A subscriber on one topic. All methods take `&self`.
+pub struct Subscriber {
+    domain: Arc<Domain>,
+    reg: EndpointReg,
+    spec: TopicSpec,
+    st: Mutex<SubState>,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("topic", &self.spec.name)
+            .finish()
+    }
+}
+
+/// A publisher as seen by discovery.
+struct Candidate {
+    ep: (u32, u32),
+    segment: String,
+    gid: [u8; 16],
+    qos: Qos,
+}
+
+impl Subscriber {
+    pub(crate) fn create(
+        domain: &Arc<Domain>,
+        node: &NodeHandle,
+        mut spec: TopicSpec,
+    ) -> Result<Subscriber, CreateSubscriberError> {
+        spec.kind = EndpointKind::Subscriber;
+        let reg =
+            domain.register_endpoint(node, &spec, EndpointKind::Subscriber, |_, _, _, _| Ok(()))?;
+        let s = Subscriber {
+            domain: domain.clone(),
+            reg,
+            spec,
+            st: Mutex::new(SubState {
+                pubs: Vec::new(),
+                seen_version: u64::MAX,
+                retry_at: None,
+                rr: 0,
+                lost: 0,
+            }),
+            abandoned: Arc::new(AtomicBool::new(false)),
+        };
+        s.refresh(&mut s.lock());
+        Ok(s)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SubState> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn gid(&self) -> [u8; 16] {
+        self.reg.gid
+    }
+
+    pub fn spec(&self) -> &TopicSpec {
+        &self.spec
+    }
+
+    fn candidates(&self) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        for i in 0..MAX_ENDPOINTS {
+            let Some(r) = self.domain.endpoint(i) else {
+                break;
+            };
+            let w = r.slot.load();
+            if !w.is_live() {
+                continue;
+            }
+            // SYNC POINT: content after Acquire of LIVE (read_endpoint
+            // re-checks the word).
+            if r.kind.load(Ordering::Relaxed) != EndpointKind::Publisher.code() {
+                continue;
+            }
+            let Some(info) = read_endpoint(r, i as u32, w) else {
+                continue;
+            };
+            if info.topic_name != self.spec.name || info.type_name != self.spec.type_name {
+                continue;
+            }
+            let zero = [0u8; 32];
+            if info.type_hash != zero
+                && self.spec.type_hash != zero
+                && info.type_hash != self.spec.type_hash
+            {
+                continue;
+            }
+            out.push(Candidate {
+                ep: (i as u32, w.gen()),
+                segment: info.segment,
+                gid: info.gid,
+                qos: info.qos,
+            });
+        }
+        out
+    }
+
+    fn refresh(&self, st: &mut SubState) {
+        let v = self.domain.graph_version();
+        let retry = st.retry_at.is_some_and(|t| Instant::now() >= t);
+        if v == st.seen_version && !retry {
+            return;
+        }
+        st.seen_version = v;
+        st.retry_at = None;
+        let cands = self.candidates();
+        for a in &st.pubs {
+            if !cands.iter().any(|c| c.ep == a.ep) {
+                a.gone.store(true, Ordering::Relaxed);
+            }
+        }
+        for c in cands {
+            if st.pubs.iter().any(|a| a.ep == c.ep) {
+                continue;
+            }
+            if !qos_compatible(&c.qos, &self.spec.qos) {
+                continue;
+            }
+            match self.attach(&c) {
+                Ok(a) => st.pubs.push(Arc::new(a)),
+                Err(_) => st.retry_at = Some(Instant::now() + Duration::from_millis(20)),
+            }
+        }
+        self.update_counters(st);
+    }
+
+    fn update_counters(&self, st: &SubState) {
+        let c = &self.reg.record().counters;
+        let matched = st
+            .pubs
+            .iter()
+            .filter(|a| !a.gone.load(Ordering::Relaxed))
+            .count();
+        // SYNC POINT: statistics only.
+        c.matched.store(matched as u64, Ordering::Relaxed);
+        c.lost.store(st.lost, Ordering::Relaxed);
+    }
+
+    fn attach(&self, c: &Candidate) -> Result<Attached, String> {
+        let (ctl, data) = open_publisher(&c.segment).map_err(|e| e.to_string())?;
+        let h: &PubHeader = ctl
+            .get(PubLayout::compute(ctl.payload_offset(), 1, 1, 64).header)
+            .map_err(|e| e.to_string())?;
+        // SYNC POINT: Acquire pairs with the publisher's Release of magic.
+        if h.magic.load(Ordering::Acquire) != PUB_MAGIC {
+            return Err("publisher header not ready".into());
+        }
+        // SYNC POINT: header fields published with the magic.
+        let ring_cap = h.ring_cap.load(Ordering::Relaxed);
+        let n_slots = h.n_slots.load(Ordering::Relaxed);
+        let slot_size = h.slot_size.load(Ordering::Relaxed);
+        let ok = h.version.load(Ordering::Relaxed) == PUB_VERSION
+            && (1..=super::qos::MAX_DEPTH).contains(&ring_cap)
+            && n_slots >= ring_cap
+            && n_slots <= ring_cap + 64
+            && (64..=MAX_SLOT_SIZE).contains(&slot_size)
+            && slot_size % 64 == 0
+            && h.max_readers.load(Ordering::Relaxed) == MAX_READERS as u32;
+        if !ok {
+            return Err("publisher header invalid".into());
+        }
+        let lay = PubLayout::compute(ctl.payload_offset(), ring_cap, n_slots, slot_size);
+        if ctl.len() < lay.end || (data.payload_len() as u64) < n_slots as u64 * slot_size {
+            return Err("publisher segments too small".into());
+        }
+        let me = self.domain.identity();
+        let (ps, pg) = self.domain.process_slot();
+        let depth = self.spec.qos.depth() as u64;
+        let window = match self.spec.qos.history {
+            History::KeepLast(_) => depth,
+            History::KeepAll => u64::MAX,
+        };
+        let reliable = self.spec.qos.reliability == Reliability::Reliable
+            && c.qos.reliability == Reliability::Reliable;
+        for i in 0..MAX_READERS {
+            let Ok(r) = ctl.get::<ReaderEntry>(lay.reader_off(i)) else {
+                break;
+            };
+            let Some(claim) = r.slot.try_claim(me.pid, me.start_time) else {
+                continue;
+            };
+            let head = h.head.load(Ordering::Acquire);
+            let cursor = if self.spec.qos.durability == Durability::TransientLocal
+                && c.qos.durability == Durability::TransientLocal
+            {
+                head.saturating_sub(window.min(ring_cap as u64))
+            } else {
+                head
+            };
+            // SYNC POINT: content of our CLAIMING entry, published by the
+            // Release in `publish`.
+            r.cursor.store(cursor, Ordering::Relaxed);
+            r.process_slot.store(ps, Ordering::Relaxed);
+            r.process_gen.store(pg, Ordering::Relaxed);
+            r.reliable.store(reliable as u32, Ordering::Relaxed);
+            r.depth.store(depth as u32, Ordering::Relaxed);
+            r.lost.store(0, Ordering::Relaxed);
+            r.taken.store(0, Ordering::Relaxed);
+            // A previous owner of this index may have died holding bits
+            // that no reaper cleared yet: clear ours (we own the index now).
+            let (w, bit) = (i / 64, 1u64 << (i % 64));
+            for s in 0..n_slots as usize {
+                if let Ok(sc) = ctl.get::<SlotCtl>(lay.slot_off(s)) {
+                    // SYNC POINT: SeqCst like every holder-bit change.
+                    sc.holders[w].fetch_and(!bit, Ordering::SeqCst);
+                }
+            }
+            if !r.slot.publish(claim) {
+                continue;
+            }
+            // SYNC POINT: AcqRel max; the publisher's Acquire load bounds its
+            // scan of reader entries.
+            h.reader_hwm.fetch_max(i as u32 + 1, Ordering::AcqRel);
+            return Ok(Attached {
+                ctl,
+                data,
+                lay,
+                ctl_name: c.segment.clone(),
+                reader_idx: i as u32,
+                claim,
+                gid: c.gid,
+                ep: c.ep,
+                window,
+                reliable,
+                state: Mutex::new(AttState {
+                    cursor,
+                    blobs: HashMap::new(),
+                }),
+                gone: AtomicBool::new(false),
+                abandoned: self.abandoned.clone(),
+            });
+        }
+        Err("publisher has no free reader entry".into())
+    }
+
+    /// Take the next sample (from any matched publisher), zero copy.
+    pub fn take(&self) -> Result<Option<Sample>, TakeError> {
+        let mut st = self.lock();
+        self.refresh(&mut st);
+        let n = st.pubs.len();
+        let mut lost = 0u64;
+        let mut result = Ok(None);
+        let mut drained_gone = Vec::new();
+        for k in 0..n {
+            let i = (st.rr + k) % n;
+            let a = st.pubs[i].clone();
+            match a.try_take(&mut lost) {
+                Ok(Some(s)) => {
+                    st.rr = (i + 1) % n.max(1);
+                    result = Ok(Some(s));
+                    break;
+                }
+                Ok(None) => {
+                    if a.gone.load(Ordering::Relaxed) {
+                        drained_gone.push(i);
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        for i in drained_gone.into_iter().rev() {
+            st.pubs.remove(i);
+        }
+        st.lost += lost;
+        let rec = self.reg.record();
+        if let Ok(Some(s)) = &result {
+            // SYNC POINT: statistics only.
+            rec.counters.samples.fetch_add(1, Ordering::Relaxed);
+            rec.counters
+                .bytes
+                .fetch_add(s.len() as u64, Ordering::Relaxed);
+        }
+        if lost > 0 {
+            self.update_counters(&st);
+        }
+        result
+    }
+
+    /// Whether a `take` would return a sample now.
+    pub fn has_data(&self) -> bool {
+        let mut st = self.lock();
+        self.refresh(&mut st);
+        st.pubs.iter().any(|a| a.has_data())
+    }
+
+    /// Publishers currently matched (attached and still alive).
+    pub fn matched_publishers(&self) -> usize {
+        let mut st = self.lock();
+        self.refresh(&mut st);
+        st.pubs
+            .iter()
+            .filter(|a| !a.gone.load(Ordering::Relaxed))
+            .count()
+    }
+
+    /// Samples this subscriber never saw (overwritten or dropped before it
+    /// took them, or skipped to honour its KeepLast depth).
+    pub fn lost(&self) -> u64 {
+        self.lock().lost
+    }
+
+    /// Counters as stored in the registry.
+    pub fn stats(&self) -> EndpointStats {
+        let c = &self.reg.record().counters;
+        // SYNC POINT: statistics only.
+        EndpointStats {
+            samples: c.samples.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+            pool_used: 0,
+            pool_total: 0,
+            matched: c.matched.load(Ordering::Relaxed),
+            blocked: 0,
+        }
+    }
+
+    /// Drop mappings without cleanup (simulated crash): the registry record
+    /// and reader entries stay until a reaper notices.
+    pub fn abandon(self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+        self.reg.set_abandoned();
+        mark_abandoned(ep_key(
+            self.domain.prefix(),
+            self.domain.id(),
+            self.reg.slot,
+            self.reg.claim.gen,
+        ));
+        for a in &self.lock().pubs {
+            mark_abandoned(reader_key(&a.ctl_name, a.reader_idx, a.claim.gen));
+        }
+    }
+}
