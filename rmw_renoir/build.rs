@@ -81,7 +81,11 @@ fn find_prefix() -> Result<PathBuf, String> {
         "rmw_renoir: no ROS 2 installation found (need include/rmw/rmw/rmw.h). Tried: {}. \
          Source a ROS 2 Jazzy setup, set RENOIR_ROS_PREFIX, or run \
          `eval \"$(scripts/ros_env.sh)\"` to install one from PyPI.",
-        if tried.is_empty() { "nothing".to_string() } else { tried.join(", ") }
+        if tried.is_empty() {
+            "nothing".to_string()
+        } else {
+            tried.join(", ")
+        }
     ))
 }
 
@@ -133,6 +137,7 @@ fn main() {
         .allowlist_type("rmw_.*")
         .allowlist_type("rcutils_.*")
         .allowlist_type("rosidl_.*")
+        .allowlist_type("RCUTILS_.*")
         .allowlist_var("RMW_.*")
         .allowlist_var("RCUTILS_.*")
         .allowlist_var("ROSIDL_.*")
@@ -161,5 +166,8 @@ fn main() {
     // fallback only: LD_LIBRARY_PATH takes precedence over RUNPATH.
     println!("cargo:rustc-link-arg=-Wl,--enable-new-dtags");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    println!("cargo:rustc-env=RENOIR_ROS_PREFIX_AT_BUILD={}", prefix.display());
+    println!(
+        "cargo:rustc-env=RENOIR_ROS_PREFIX_AT_BUILD={}",
+        prefix.display()
+    );
 }

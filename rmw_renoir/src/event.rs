@@ -1,0 +1,341 @@
+//! Events (matched, incompatible QoS, incompatible type, message lost,
+//! liveliness changed), computed from the graph and the transport's
+//! counters and reported as changes since the last take.
+
+use crate::ffi::{self, RResult, RmwError, IDENTIFIER};
+use crate::publisher;
+use crate::qos::incompatible_policy;
+use crate::subscription::{self, lock, Callback};
+use crate::sys::*;
+use crate::transport::{delivers, Domain, EndpointKind, Subscriber, TopicSpec};
+use std::collections::HashSet;
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    matched_total: u64,
+    matched_current: u64,
+    qos_total: u64,
+    type_total: u64,
+    lost_total: u64,
+}
+
+#[derive(Default)]
+struct EvState {
+    version_seen: Option<u64>,
+    now: Counts,
+    last_policy: rmw_qos_policy_kind_t,
+    matched: HashSet<[u8; 16]>,
+    qos_bad: HashSet<[u8; 16]>,
+    type_bad: HashSet<[u8; 16]>,
+    /// Per event type: the counts reported by the last take.
+    reported: [Counts; RMW_EVENT_INVALID as usize],
+}
+
+/// Event bookkeeping of one publisher or subscription.
+pub struct EndpointEvents {
+    domain: Arc<Domain>,
+    spec: TopicSpec,
+    gid: [u8; 16],
+    state: Mutex<EvState>,
+    pub callbacks: Mutex<[Option<Callback>; RMW_EVENT_INVALID as usize]>,
+    /// The subscriber whose lost-sample counter feeds MESSAGE_LOST.
+    pub lost_source: Mutex<Option<Arc<Subscriber>>>,
+}
+
+impl EndpointEvents {
+    pub fn new(domain: Arc<Domain>, spec: TopicSpec, gid: [u8; 16]) -> Arc<Self> {
+        Arc::new(EndpointEvents {
+            domain,
+            spec,
+            gid,
+            state: Mutex::new(EvState::default()),
+            callbacks: Mutex::new([None; RMW_EVENT_INVALID as usize]),
+            lost_source: Mutex::new(None),
+        })
+    }
+
+    pub fn domain(&self) -> &Arc<Domain> {
+        &self.domain
+    }
+
+    /// Recompute graph-derived counts when the graph changed.
+    fn refresh(&self) {
+        let lost = lock(&self.lost_source).as_ref().map_or(0, |s| s.lost());
+        let mut st = lock(&self.state);
+        st.now.lost_total = lost;
+        let v = self.domain.graph_version();
+        if st.version_seen == Some(v) {
+            return;
+        }
+        st.version_seen = Some(v);
+        let g = self.domain.graph();
+        let mut current = 0u64;
+        for e in g
+            .endpoints
+            .iter()
+            .filter(|e| e.topic == self.spec.name && e.kind != self.spec.kind && e.gid != self.gid)
+        {
+            let (offered, requested) = match self.spec.kind {
+                EndpointKind::Publisher => (&self.spec.qos, &e.qos),
+                EndpointKind::Subscriber => (&e.qos, &self.spec.qos),
+            };
+            if e.type_name != self.spec.type_name {
+                if st.type_bad.insert(e.gid) {
+                    st.now.type_total += 1;
+                }
+            } else if let Some(p) = incompatible_policy(offered, requested) {
+                if st.qos_bad.insert(e.gid) {
+                    st.now.qos_total += 1;
+                    st.last_policy = p;
+                }
+            } else if delivers(offered, requested) {
+                current += 1;
+                if st.matched.insert(e.gid) {
+                    st.now.matched_total += 1;
+                }
+            }
+        }
+        st.now.matched_current = current;
+    }
+
+    fn relevant(kind: rmw_event_type_t, c: &Counts) -> (u64, u64) {
+        match kind {
+            RMW_EVENT_SUBSCRIPTION_MATCHED
+            | RMW_EVENT_PUBLICATION_MATCHED
+            | RMW_EVENT_LIVELINESS_CHANGED => (c.matched_total, c.matched_current),
+            RMW_EVENT_REQUESTED_QOS_INCOMPATIBLE | RMW_EVENT_OFFERED_QOS_INCOMPATIBLE => {
+                (c.qos_total, 0)
+            }
+            RMW_EVENT_SUBSCRIPTION_INCOMPATIBLE_TYPE | RMW_EVENT_PUBLISHER_INCOMPATIBLE_TYPE => {
+                (c.type_total, 0)
+            }
+            RMW_EVENT_MESSAGE_LOST => (c.lost_total, 0),
+            _ => (0, 0),
+        }
+    }
+
+    pub fn ready(&self, kind: rmw_event_type_t) -> bool {
+        self.refresh();
+        let st = lock(&self.state);
+        let Some(rep) = st.reported.get(kind as usize) else {
+            return false;
+        };
+        Self::relevant(kind, &st.now) != Self::relevant(kind, rep)
+    }
+
+    /// Fill the status struct of `kind` and mark it reported.
+    ///
+    /// # Safety
+    /// `info` must point to the status struct matching `kind`.
+    pub unsafe fn take(&self, kind: rmw_event_type_t, info: *mut c_void) -> RResult<()> {
+        self.refresh();
+        let mut st = lock(&self.state);
+        let now = st.now;
+        let rep = *st
+            .reported
+            .get(kind as usize)
+            .ok_or_else(|| RmwError::invalid("bad event type"))?;
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        // SAFETY (each arm): the caller passes the struct for this event type.
+        unsafe {
+            match kind {
+                RMW_EVENT_SUBSCRIPTION_MATCHED | RMW_EVENT_PUBLICATION_MATCHED => {
+                    let o = &mut *info.cast::<rmw_matched_status_t>();
+                    o.total_count = now.matched_total as usize;
+                    o.total_count_change = d(now.matched_total, rep.matched_total) as usize;
+                    o.current_count = now.matched_current as usize;
+                    o.current_count_change =
+                        now.matched_current as i32 - rep.matched_current as i32;
+                }
+                RMW_EVENT_LIVELINESS_CHANGED => {
+                    let o = &mut *info.cast::<rmw_liveliness_changed_status_t>();
+                    o.alive_count = now.matched_current as i32;
+                    o.not_alive_count = 0;
+                    o.alive_count_change = now.matched_current as i32 - rep.matched_current as i32;
+                    o.not_alive_count_change = 0;
+                }
+                RMW_EVENT_REQUESTED_QOS_INCOMPATIBLE | RMW_EVENT_OFFERED_QOS_INCOMPATIBLE => {
+                    let o = &mut *info.cast::<rmw_qos_incompatible_event_status_t>();
+                    o.total_count = now.qos_total as i32;
+                    o.total_count_change = d(now.qos_total, rep.qos_total) as i32;
+                    o.last_policy_kind = st.last_policy;
+                }
+                RMW_EVENT_SUBSCRIPTION_INCOMPATIBLE_TYPE
+                | RMW_EVENT_PUBLISHER_INCOMPATIBLE_TYPE => {
+                    let o = &mut *info.cast::<rmw_incompatible_type_status_t>();
+                    o.total_count = now.type_total as i32;
+                    o.total_count_change = d(now.type_total, rep.type_total) as i32;
+                }
+                RMW_EVENT_MESSAGE_LOST => {
+                    let o = &mut *info.cast::<rmw_message_lost_status_t>();
+                    o.total_count = now.lost_total as usize;
+                    o.total_count_change = d(now.lost_total, rep.lost_total) as usize;
+                }
+                _ => {
+                    return Err(RmwError::unsupported(
+                        "event type not supported by rmw_renoir",
+                    ))
+                }
+            }
+        }
+        st.reported[kind as usize] = now;
+        Ok(())
+    }
+}
+
+pub fn supported(kind: rmw_event_type_t) -> bool {
+    matches!(
+        kind,
+        RMW_EVENT_SUBSCRIPTION_MATCHED
+            | RMW_EVENT_PUBLICATION_MATCHED
+            | RMW_EVENT_REQUESTED_QOS_INCOMPATIBLE
+            | RMW_EVENT_OFFERED_QOS_INCOMPATIBLE
+            | RMW_EVENT_SUBSCRIPTION_INCOMPATIBLE_TYPE
+            | RMW_EVENT_PUBLISHER_INCOMPATIBLE_TYPE
+            | RMW_EVENT_MESSAGE_LOST
+            | RMW_EVENT_LIVELINESS_CHANGED
+    )
+}
+
+fn for_publisher(kind: rmw_event_type_t) -> bool {
+    matches!(
+        kind,
+        RMW_EVENT_PUBLICATION_MATCHED
+            | RMW_EVENT_OFFERED_QOS_INCOMPATIBLE
+            | RMW_EVENT_PUBLISHER_INCOMPATIBLE_TYPE
+            | RMW_EVENT_LIVELINESS_LOST
+            | RMW_EVENT_OFFERED_DEADLINE_MISSED
+    )
+}
+
+/// Readiness of an rmw_event_t passed to rmw_wait.
+///
+/// # Safety
+/// `p` must be a valid rmw_event_t of ours whose endpoint is alive.
+pub unsafe fn event_ready(p: *const rmw_event_t) -> bool {
+    // SAFETY: caller contract.
+    match unsafe { get(p) } {
+        Ok((e, kind)) => e.ready(kind),
+        Err(_) => false,
+    }
+}
+
+/// The endpoint events behind an rmw_event_t (its `data` borrows the
+/// endpoint's `EndpointEvents`; librmw's rmw_event_fini only zeroes the
+/// struct, so events own nothing).
+///
+/// # Safety
+/// `p` must be null or a valid rmw_event_t whose endpoint is alive.
+unsafe fn get<'a>(p: *const rmw_event_t) -> RResult<(&'a EndpointEvents, rmw_event_type_t)> {
+    // SAFETY: forwarded.
+    let x = unsafe { ffi::r(p, "event") }?;
+    // SAFETY: identifier null or C string.
+    unsafe { ffi::check_id(x.implementation_identifier, "event") }?;
+    ffi::nn(x.data, "event data")?;
+    // SAFETY: set by *_event_init to the endpoint's EndpointEvents, which
+    // lives as long as the endpoint (rcl finalizes events first).
+    Ok((unsafe { &*x.data.cast::<EndpointEvents>() }, x.event_type))
+}
+
+fn init(ev: &mut rmw_event_t, kind: rmw_event_type_t, target: &Arc<EndpointEvents>) -> RResult<()> {
+    if !supported(kind) {
+        return Err(RmwError::unsupported(format!(
+            "event type {kind} is not supported by rmw_renoir"
+        )));
+    }
+    ev.implementation_identifier = IDENTIFIER.as_ptr();
+    ev.event_type = kind;
+    ev.data = Arc::as_ptr(target) as *mut c_void;
+    Ok(())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn rmw_publisher_event_init(
+    rmw_event: *mut rmw_event_t,
+    publisher: *const rmw_publisher_t,
+    event_type: rmw_event_type_t,
+) -> rmw_ret_t {
+    ffi::ret(|| {
+        // SAFETY: valid pointers per rmw contract.
+        let ev = unsafe { ffi::m(rmw_event, "rmw_event") }?;
+        // SAFETY: as above.
+        let p = unsafe { publisher::get(publisher) }?;
+        if !ev.implementation_identifier.is_null() {
+            return Err(RmwError::invalid("event is not zero initialized"));
+        }
+        if !for_publisher(event_type) {
+            return Err(RmwError::invalid("not a publisher event type"));
+        }
+        init(ev, event_type, &p.events)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn rmw_subscription_event_init(
+    rmw_event: *mut rmw_event_t,
+    subscription: *const rmw_subscription_t,
+    event_type: rmw_event_type_t,
+) -> rmw_ret_t {
+    ffi::ret(|| {
+        // SAFETY: valid pointers per rmw contract.
+        let ev = unsafe { ffi::m(rmw_event, "rmw_event") }?;
+        // SAFETY: as above.
+        let s = unsafe { subscription::get(subscription) }?;
+        if !ev.implementation_identifier.is_null() {
+            return Err(RmwError::invalid("event is not zero initialized"));
+        }
+        if for_publisher(event_type) || event_type >= RMW_EVENT_INVALID {
+            return Err(RmwError::invalid("not a subscription event type"));
+        }
+        init(ev, event_type, &s.events)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn rmw_take_event(
+    event_handle: *const rmw_event_t,
+    event_info: *mut c_void,
+    taken: *mut bool,
+) -> rmw_ret_t {
+    ffi::ret(|| {
+        // SAFETY: valid pointers per rmw contract.
+        let (ee, kind) = unsafe { get(event_handle) }?;
+        // SAFETY: as above.
+        let t = unsafe { ffi::m(taken, "taken") }?;
+        ffi::nn(event_info, "event_info")?;
+        *t = false;
+        // SAFETY: info matches the event type (rcl contract).
+        unsafe { ee.take(kind, event_info) }?;
+        *t = true;
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn rmw_event_type_is_supported(rmw_event_type: rmw_event_type_t) -> bool {
+    supported(rmw_event_type)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn rmw_event_set_callback(
+    rmw_event: *mut rmw_event_t,
+    callback: rmw_event_callback_t,
+    user_data: *const c_void,
+) -> rmw_ret_t {
+    ffi::ret(|| {
+        // SAFETY: valid event per rmw contract.
+        let (ee, kind) = unsafe { get(rmw_event) }?;
+        let unread = usize::from(ee.ready(kind));
+        let c = callback.map(|f| Callback { f, user_data });
+        *lock(&ee.callbacks)
+            .get_mut(kind as usize)
+            .ok_or_else(|| RmwError::invalid("bad event type"))? = c;
+        if let (Some(c), true) = (c, unread > 0) {
+            c.call(unread);
+        }
+        crate::listener::watch(ee.domain());
+        Ok(())
+    })
+}
