@@ -266,6 +266,9 @@ impl PubShared {
         let mut l = self.lock();
         let volatile = self.spec.qos.durability == Durability::Volatile;
         let slot = loop {
+            // Read the space event before checking, so a take in between
+            // makes the wait below return at once.
+            let seen = self.hdr().space.seq();
             let readers = self.readers(&mut l, false);
             let min_all = readers.iter().map(|r| r.1).min().unwrap_or(l.head);
             let min_rel = readers
@@ -337,7 +340,7 @@ impl PubShared {
                         ));
                     }
                     drop(l);
-                    self.wait_space(deadline, &|| false);
+                    self.wait_space(seen, deadline);
                     l = self.lock();
                     l.last_reader_reap = Instant::now() - Duration::from_secs(1);
                 }
@@ -395,9 +398,8 @@ impl PubShared {
 
     /// Sleep on the space event until `deadline` (reliable readers notify
     /// it after each take), in short chunks so dead readers get reaped.
-    fn wait_space(&self, deadline: Instant, _cond: &dyn Fn() -> bool) {
+    fn wait_space(&self, seen: u32, deadline: Instant) {
         let ev = &self.hdr().space;
-        let seen = ev.seq();
         let left = deadline.saturating_duration_since(Instant::now());
         ev.wait_seen(seen, Some(left.min(Duration::from_millis(20))));
     }
@@ -413,6 +415,7 @@ impl PubShared {
         if self.keep_all_reliable() && q >= cap {
             let mut blocked = false;
             loop {
+                let seen = self.hdr().space.seq();
                 let readers = self.readers(&mut l, blocked);
                 let min_rel = readers
                     .iter()
@@ -438,7 +441,7 @@ impl PubShared {
                     return Err(PublishError::Timeout(max_blocking));
                 }
                 drop(l);
-                self.wait_space(deadline, &|| false);
+                self.wait_space(seen, deadline);
                 l = self.lock();
             }
         }

@@ -382,6 +382,14 @@ impl std::fmt::Debug for Subscriber {
     }
 }
 
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        if self.domain.is_abandoned() {
+            self.abandoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A publisher as seen by discovery.
 struct Candidate {
     ep: (u32, u32),
