@@ -172,30 +172,98 @@ fn rmw() -> &'static Rmw {
     })
 }
 
+/// A reusable rmw_serialized_message_t for rmw_fastrtps_cpp's rmw_serialize.
+pub struct RmwBuf {
+    a: Uint8Array,
+}
+
+impl RmwBuf {
+    pub fn new(cap: usize) -> RmwBuf {
+        let r = rmw();
+        let mut a = Uint8Array {
+            buffer: std::ptr::null_mut(),
+            buffer_length: 0,
+            buffer_capacity: 0,
+            allocator: r.alloc,
+        };
+        // SAFETY: documented API; the buffer is cap bytes and we zero it.
+        unsafe {
+            assert_eq!((r.init)(&mut a, cap, &r.alloc), 0);
+            std::ptr::write_bytes(a.buffer, 0, cap);
+        }
+        RmwBuf { a }
+    }
+
+    /// rmw_serialize into this buffer; returns `buffer[..buffer_length]`.
+    ///
+    /// # Safety
+    /// `msg` is a valid message for `handle`.
+    pub unsafe fn serialize(&mut self, msg: *const c_void, handle: *const c_void) -> &[u8] {
+        let r = rmw();
+        // SAFETY: documented API.
+        unsafe {
+            let rc = (r.ser)(msg, handle, &mut self.a);
+            assert_eq!(rc, 0, "rmw_serialize failed");
+            std::slice::from_raw_parts(self.a.buffer, self.a.buffer_length)
+        }
+    }
+}
+
+impl Drop for RmwBuf {
+    fn drop(&mut self) {
+        // SAFETY: initialized by rcutils_uint8_array_init.
+        unsafe { (rmw().fini)(&mut self.a) };
+    }
+}
+
 /// rmw_fastrtps_cpp's `rmw_serialize`, into a zero-filled buffer (Fast-CDR skips
 /// padding bytes without writing them).
 ///
 /// # Safety
 /// `msg` is a valid message for `handle`.
 pub unsafe fn rmw_serialize(msg: *const c_void, handle: *const c_void) -> Vec<u8> {
-    let r = rmw();
-    let mut a = Uint8Array {
-        buffer: std::ptr::null_mut(),
-        buffer_length: 0,
-        buffer_capacity: 0,
-        allocator: r.alloc,
-    };
-    const CAP: usize = 1 << 16;
-    // SAFETY: documented API; the buffer is CAP bytes and we zero it.
-    unsafe {
-        assert_eq!((r.init)(&mut a, CAP, &r.alloc), 0);
-        std::ptr::write_bytes(a.buffer, 0, CAP);
-        let rc = (r.ser)(msg, handle, &mut a);
-        assert_eq!(rc, 0, "rmw_serialize failed");
-        let v = std::slice::from_raw_parts(a.buffer, a.buffer_length).to_vec();
-        (r.fini)(&mut a);
-        v
+    let mut b = RmwBuf::new(1 << 16);
+    // SAFETY: forwarded.
+    unsafe { b.serialize(msg, handle) }.to_vec()
+}
+
+/// Like [`rmw_serialize`] with a buffer of `cap` bytes.
+///
+/// # Safety
+/// As [`rmw_serialize`].
+pub unsafe fn rmw_serialize_cap(msg: *const c_void, handle: *const c_void, cap: usize) -> Vec<u8> {
+    let mut b = RmwBuf::new(cap);
+    // SAFETY: forwarded.
+    unsafe { b.serialize(msg, handle) }.to_vec()
+}
+
+/// CDR of a `sensor_msgs/Image` with `w x h` rgb8 pixels (pattern data).
+pub fn image_cdr(w: u32, h: u32) -> Vec<u8> {
+    let mut v = vec![0u8, 1, 0, 0];
+    let mut body = Vec::new();
+    body.extend_from_slice(&1_700_000_000i32.to_le_bytes()); // stamp.sec
+    body.extend_from_slice(&123_456_789u32.to_le_bytes()); // stamp.nanosec
+    let frame = b"camera_optical\0";
+    body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    body.extend_from_slice(frame);
+    while body.len() % 4 != 0 {
+        body.push(0);
     }
+    body.extend_from_slice(&h.to_le_bytes());
+    body.extend_from_slice(&w.to_le_bytes());
+    let enc = b"rgb8\0";
+    body.extend_from_slice(&(enc.len() as u32).to_le_bytes());
+    body.extend_from_slice(enc);
+    body.push(0); // is_bigendian
+    while body.len() % 4 != 0 {
+        body.push(0);
+    }
+    body.extend_from_slice(&(w * 3).to_le_bytes()); // step
+    let n = (w * h * 3) as usize;
+    body.extend_from_slice(&(n as u32).to_le_bytes());
+    body.extend((0..n).map(|i| (i * 7 + i / 4096) as u8));
+    v.extend_from_slice(&body);
+    v
 }
 
 /// rmw_fastrtps_cpp's `rmw_deserialize`; returns its rmw_ret_t.
@@ -448,5 +516,7 @@ pub const TYPES: &[(&str, &str)] = &[
     ("test_msgs", "BoundedPlainSequences"),
     ("test_msgs", "Builtins"),
     ("sensor_msgs", "Image"),
+    ("sensor_msgs", "PointCloud2"),
+    ("sensor_msgs", "LaserScan"),
     ("std_msgs", "String"),
 ];
