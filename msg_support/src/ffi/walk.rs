@@ -130,12 +130,13 @@ unsafe fn elems(flavor: Flavor, f: &Field, p: *mut u8, write: bool) -> Result<El
                 let ptr = if len == 0 {
                     std::ptr::null_mut()
                 } else {
-                    // SAFETY (both arms): the member's own accessor, index 0 < len.
                     if write {
                         let get = f.fns.get.ok_or("no get function")?;
+                        // SAFETY: the member's own accessor, index 0 < len.
                         unsafe { get(p as *mut c_void, 0) as *mut u8 }
                     } else {
                         let get = f.fns.get_const.ok_or("no get_const function")?;
+                        // SAFETY: the member's own accessor, index 0 < len.
                         unsafe { get(p as *const c_void, 0) as *mut u8 }
                     }
                 };
