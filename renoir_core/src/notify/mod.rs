@@ -15,24 +15,26 @@
 //!
 //! # Why `notify` needs no syscall when nobody waits (lost-wakeup argument)
 //!
-//! Notifier: `N1: seq.fetch_add(1, SeqCst)` then `N2: waiters.load(SeqCst)`,
+//! Notifier: `N1: seq.fetch_add(1)`, `fence(SeqCst)`, `N2: waiters.load()`,
 //! and `FUTEX_WAKE` only if N2 saw a waiter.
 //! Waiter: `W1: s = seq.load()`, check its condition, then
-//! `W2: waiters.fetch_add(1, SeqCst)`, then `W3: FUTEX_WAIT(seq, s)`, whose
+//! `W2: waiters.fetch_add(1)`, `fence(SeqCst)`, `W3: FUTEX_WAIT(seq, s)`, whose
 //! value check the kernel performs after a full barrier and atomically with
 //! respect to `FUTEX_WAKE` on the same word (both hold the hash-bucket lock).
 //!
-//! N1/N2 and W2/W3 form Dekker's pattern: each side stores, then loads the
-//! other side's variable, all sequentially consistent. In the single total
-//! order of SeqCst operations either
-//! - W2 precedes N2: the notifier sees `waiters > 0` and calls `FUTEX_WAKE`.
-//!   If the waiter is already queued it is woken; if not yet, the wake took
-//!   the bucket lock before the waiter's check, and N1 happened before that
-//!   wake, so the check W3 reads the bumped `seq` and returns `EAGAIN`.
-//! - N2 precedes W2: then N1 precedes W2 too, so W3 reads the bumped `seq`
-//!   (it differs from `s`, taken at W1 before the bump or else the condition
-//!   check would already have seen the notifier's data) and the waiter does
-//!   not sleep.
+//! N1/N2 and W2/W3 form Dekker's pattern: each side stores, then runs a
+//! SeqCst fence, then loads the other side's variable. The two fences are
+//! totally ordered, so either
+//! - the waiter's fence comes first: then W2 is visible to N2, the notifier
+//!   sees `waiters > 0` and calls `FUTEX_WAKE`. If the waiter is already
+//!   queued it is woken; if not yet, the wake took the bucket lock before
+//!   the waiter's check, N1 happened before that wake, so the check W3 reads
+//!   the bumped `seq` and returns `EAGAIN`.
+//! - the notifier's fence comes first: then N1 is visible to W3, which reads
+//!   the bumped `seq` (different from `s`: `s` was read at W1 before the
+//!   bump, or else the condition check after W1 would already have seen the
+//!   notifier's data, since N1 is a Release and W1 an Acquire) and the
+//!   waiter does not sleep.
 //!
 //! Either way the waiter cannot sleep through a notification. The loom model
 //! in `tests/loom_notify.rs` checks exactly this (a lost wakeup is a loom
@@ -56,7 +58,7 @@
 #![allow(clippy::disallowed_types)]
 
 use crate::platform::futex;
-use crate::sync::atomic::{AtomicU32, Ordering};
+use crate::sync::atomic::{fence, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Deadline helper: `None` = wait forever. Saturates absurd timeouts.
@@ -87,20 +89,24 @@ impl Word {
     }
 
     fn seq(&self) -> u32 {
-        // SYNC POINT: acquires the Release half of `bump`'s SeqCst RMW, so
+        // SYNC POINT: Acquire pairs with `bump`'s Release RMW, so
         // whatever a notifier wrote before notifying is visible once we see
         // its sequence number.
-        self.seq.load(Ordering::SeqCst)
+        self.seq.load(Ordering::Acquire)
     }
 
     fn bump(&self) {
-        // SYNC POINT (N1): SeqCst RMW; releases the notifier's prior writes
-        // to any waiter that reads this value, and is ordered before N2 in
-        // the SeqCst total order (Dekker with W2/W3, see module docs).
-        self.seq.fetch_add(1, Ordering::SeqCst);
-        // SYNC POINT (N2): SeqCst load of the waiter count, paired with the
-        // waiter's SeqCst increment W2.
-        if self.waiters.load(Ordering::SeqCst) != 0 {
+        // SYNC POINT (N1): Release RMW; a waiter that reads the new value
+        // (Acquire in `seq()`) sees what the notifier wrote before notifying.
+        self.seq.fetch_add(1, Ordering::Release);
+        // FENCE: SeqCst fence between N1 and N2, paired with the waiter's
+        // SeqCst fence between W2 and W3: Dekker's pattern (module docs).
+        // Explicit fences rather than SeqCst accesses because the C++/Rust
+        // model only makes store->load ordering across two variables
+        // reliable through SC fences (and loom checks exactly that).
+        fence(Ordering::SeqCst);
+        // SYNC POINT (N2): ordered after N1 by the fence above.
+        if self.waiters.load(Ordering::Relaxed) != 0 {
             futex::wake(&self.seq, i32::MAX);
         }
     }
@@ -108,9 +114,13 @@ impl Word {
     /// Sleep while `seq == seen`, at most `timeout`. Returns the sequence
     /// number read afterwards.
     fn sleep(&self, seen: u32, timeout: Option<Duration>) -> u32 {
-        // SYNC POINT (W2): SeqCst increment, paired with the notifier's
-        // SeqCst load N2 (Dekker, module docs).
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+        // SYNC POINT (W2): register as a waiter; ordered before W3 by the
+        // fence below (the notifier's N2 reads it).
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        // FENCE: SeqCst, pairs with the notifier's fence between N1 and N2
+        // (Dekker). The kernel also issues a full barrier before its check;
+        // we do not rely on it.
+        fence(Ordering::SeqCst);
         // W3: the kernel re-checks `seq == seen` atomically w.r.t. FUTEX_WAKE.
         futex::wait(&self.seq, seen, timeout);
         // SYNC POINT: no ordering needed beyond the RMW itself; a stale count

@@ -72,6 +72,8 @@ pub struct SequencedRing<M, const W: usize> {
 pub type HeapSequenced<const W: usize> = SequencedRing<HeapMem<SequencedHeader, StampedSlot<W>>, W>;
 
 const MAX_SEQ: u64 = 1 << 61;
+/// Retries before a claim gives up on counters that never add up.
+const MAX_RETRIES: u32 = 1 << 16;
 
 impl<const W: usize> SequencedRing<HeapMem<SequencedHeader, StampedSlot<W>>, W> {
     /// A heap ring with `capacity` slots (power of two).
@@ -143,16 +145,36 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
         let h = self.mem.header();
         // SYNC POINT: Relaxed; the CAS below decides.
         let mut c = h.claim.0.load(Ordering::Relaxed);
-        loop {
+        for _ in 0..MAX_RETRIES {
             // SYNC POINT: Acquire pairs with the consumer's Release store of
-            // `consumed` in `pop`/`skip`; that store follows its stamp store
-            // freeing the slot, so slots below `consumed + cap` are free.
+            // `consumed` in `release`/`skip`; that store follows its stamp
+            // store freeing the slot, so slots below `consumed + cap` are
+            // free for us.
             let d = h.consumed.0.load(Ordering::Acquire);
-            let used = c.wrapping_sub(d);
-            if used > self.mask + 1 || c >= MAX_SEQ {
-                return Err(PushError::Corrupt("sequenced: claim/consumed invalid"));
+            if c >= MAX_SEQ {
+                return Err(PushError::Corrupt("sequenced: claim out of range"));
             }
-            if used + n > self.mask + 1 {
+            if c < d {
+                // Our `claim` value is stale. The consumer took item d-1 after
+                // its producer claimed it (claim CAS -> publish Release ->
+                // consumer Acquire -> consumed Release -> our Acquire above),
+                // so a reload must now return >= d; if not, the header lies.
+                // SYNC POINT: Relaxed; coherence + the chain above.
+                c = h.claim.0.load(Ordering::Relaxed);
+                if c < d {
+                    return Err(PushError::Corrupt("sequenced: consumed > claim"));
+                }
+                continue;
+            }
+            if c - d > self.mask + 1 {
+                // Our `consumed` may be older than the one another producer
+                // gated its claim on: look again (bounded, then corrupt).
+                crate::sync::hint::spin_loop();
+                // SYNC POINT: Relaxed, as above.
+                c = h.claim.0.load(Ordering::Relaxed);
+                continue;
+            }
+            if c - d + n > self.mask + 1 {
                 return Err(PushError::Full);
             }
             // SYNC POINT: Relaxed CAS: arbitrates sequence numbers between
@@ -169,6 +191,9 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
                 }
             }
         }
+        Err(PushError::Corrupt(
+            "sequenced: claim/consumed never consistent",
+        ))
     }
 
     /// Producer: write the record for a sequence number it claimed and make
