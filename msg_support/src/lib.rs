@@ -12,6 +12,9 @@
 //! let written = unsafe { ts.serialize(ros_message, &mut slot[..n]) }?;   // == n
 //! // take: bytes from shared memory are untrusted; errors, never panics
 //! unsafe { ts.deserialize(&sample[..], ros_message_out) }?;
+//! // or, without touching a message: validate, or find Image.data inside the sample
+//! let len = ts.validate(&sample[..])?;
+//! let range = ts.primitive_field_range(&sample[..], "data")?;   // Some(start..end)
 //! // services
 //! let srv = unsafe { ServiceTypeSupport::resolve(service_type_support as *const c_void) }?;
 //! srv.request.serialize(..); srv.response.deserialize(..);
@@ -34,9 +37,11 @@ pub mod cdr;
 mod error;
 mod ffi;
 mod layout;
+mod validate;
 
 pub use error::{DeserializeError, ResolveError, SerializeError};
 pub use ffi::typesupport::{
     deserialize, serialize, serialized_size, MessageTypeSupport, ServiceTypeSupport, TypeHash,
 };
 pub use layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
+pub use validate::{primitive_field_range, validate};

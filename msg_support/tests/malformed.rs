@@ -165,7 +165,14 @@ fn every_strict_prefix_fails() {
 /// is valid (serializes, and that round-trips).
 fn fuzz_one(ts: &Arc<MessageTypeSupport>, input: &[u8]) {
     let mut m = Msg::new(ts);
-    if m.de(input).is_ok() {
+    let de = m.de(input);
+    let v = ts.validate(input);
+    assert_eq!(
+        de.is_ok(),
+        v.is_ok(),
+        "validate and deserialize disagree: {de:?} vs {v:?}"
+    );
+    if de.is_ok() {
         let out = m.ser();
         let mut m2 = Msg::new(ts);
         m2.de(&out).unwrap();
@@ -207,5 +214,36 @@ proptest! {
         let keep = 4 + cut % (bytes.len() - 3);
         fuzz_one(ts, &bytes[..keep]);
         fuzz_one(ts, &bytes);
+    }
+}
+
+#[test]
+fn validate_and_locate_image_data() {
+    let bytes = image_cdr(64, 48);
+    for ts in both("sensor_msgs", "Image") {
+        assert_eq!(ts.validate(&bytes).unwrap(), bytes.len());
+        let r = ts.primitive_field_range(&bytes, "data").unwrap().unwrap();
+        assert_eq!(r.len(), 64 * 48 * 3);
+        assert_eq!(r.end, bytes.len());
+        let mut m = Msg::new(&ts);
+        m.de(&bytes).unwrap();
+        assert_eq!(
+            ts.primitive_field_range(&bytes, "height")
+                .unwrap()
+                .unwrap()
+                .len(),
+            4
+        );
+        assert_eq!(ts.primitive_field_range(&bytes, "encoding").unwrap(), None);
+        assert_eq!(ts.primitive_field_range(&bytes, "nope").unwrap(), None);
+        assert!(ts.validate(&bytes[..bytes.len() - 1]).is_err());
+    }
+    for (pkg, name) in TYPES {
+        for ts in both(pkg, name) {
+            for seed in 1..4 {
+                let b = Gen::cdr(ts.layout(), seed, false);
+                assert_eq!(ts.validate(&b).unwrap(), b.len(), "{pkg}/{name}");
+            }
+        }
     }
 }

@@ -186,6 +186,23 @@ impl MessageTypeSupport {
         unsafe { deserialize(&self.layout, bytes, msg) }
     }
 
+    /// Checks untrusted `bytes` exactly as [`Self::deserialize`] would, without
+    /// writing any message; returns the bytes the message occupies.
+    pub fn validate(&self, bytes: &[u8]) -> Result<usize, DeserializeError> {
+        crate::validate::validate(&self.layout, bytes)
+    }
+
+    /// Validates `bytes` and returns the range of the element bytes of the
+    /// top-level primitive field `name` (e.g. `data` of `sensor_msgs/Image`),
+    /// for zero-copy views into a shared-memory sample.
+    pub fn primitive_field_range(
+        &self,
+        bytes: &[u8],
+        name: &str,
+    ) -> Result<Option<std::ops::Range<usize>>, DeserializeError> {
+        crate::validate::primitive_field_range(&self.layout, bytes, name)
+    }
+
     /// Initializes a message in place (the type's init function, all defaults).
     /// Returns false when the type support has no init function.
     ///
