@@ -72,14 +72,12 @@ impl EndpointEvents {
         st.version_seen = Some(v);
         let g = self.domain.graph();
         let mut current = 0u64;
-        for e in g
-            .endpoints
-            .iter()
-            .filter(|e| e.topic == self.spec.name && e.kind != self.spec.kind && e.gid != self.gid)
-        {
+        for e in g.endpoints.iter().filter(|e| {
+            e.topic_name == self.spec.name && e.kind != self.spec.kind && e.gid != self.gid
+        }) {
             let (offered, requested) = match self.spec.kind {
                 EndpointKind::Publisher => (&self.spec.qos, &e.qos),
-                EndpointKind::Subscriber => (&e.qos, &self.spec.qos),
+                _ => (&e.qos, &self.spec.qos),
             };
             if e.type_name != self.spec.type_name {
                 if st.type_bad.insert(e.gid) {

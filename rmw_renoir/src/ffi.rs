@@ -51,12 +51,6 @@ impl RmwError {
     }
 }
 
-impl From<crate::transport::TransportError> for RmwError {
-    fn from(e: crate::transport::TransportError) -> Self {
-        RmwError::error(e.to_string())
-    }
-}
-
 /// Set the thread-local rmw (rcutils) error state.
 pub fn set_error(msg: &str) {
     let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();

@@ -51,9 +51,9 @@ pub fn topics<'a>(
 ) -> Vec<(String, Vec<String>)> {
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in eps {
-        let name = match classify(&e.topic) {
+        let name = match classify(&e.topic_name) {
             Kind::Topic(t) => t,
-            _ if no_demangle => e.topic.clone(),
+            _ if no_demangle => e.topic_name.clone(),
             _ => continue,
         };
         let v = m.entry(name).or_default();
@@ -71,7 +71,7 @@ pub fn services<'a>(
 ) -> Vec<(String, Vec<String>)> {
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in eps {
-        if let Kind::Request(s) = classify(&e.topic) {
+        if let Kind::Request(s) = classify(&e.topic_name) {
             let is_server = e.kind == EndpointKind::Subscriber;
             if servers.is_some_and(|want| want != is_server) {
                 continue;
@@ -356,7 +356,7 @@ pub unsafe extern "C" fn rmw_count_publishers(
     // SAFETY: forwarded rmw contract.
     ffi::ret(|| unsafe {
         count(node, topic_name, count_, |e, t| {
-            e.topic == t && e.kind == EndpointKind::Publisher
+            e.topic_name == t && e.kind == EndpointKind::Publisher
         })
     })
 }
@@ -370,7 +370,7 @@ pub unsafe extern "C" fn rmw_count_subscribers(
     // SAFETY: forwarded rmw contract.
     ffi::ret(|| unsafe {
         count(node, topic_name, count_, |e, t| {
-            e.topic == t && e.kind == EndpointKind::Subscriber
+            e.topic_name == t && e.kind == EndpointKind::Subscriber
         })
     })
 }
@@ -386,7 +386,7 @@ pub unsafe extern "C" fn rmw_count_clients(
         unsafe {
             count(node, service_name, count_, |e, s| {
                 e.kind == EndpointKind::Publisher
-                    && classify(&e.topic) == Kind::Request(s.to_string())
+                    && classify(&e.topic_name) == Kind::Request(s.to_string())
             })
         }
     })
@@ -403,7 +403,7 @@ pub unsafe extern "C" fn rmw_count_services(
         unsafe {
             count(node, service_name, count_, |e, s| {
                 e.kind == EndpointKind::Subscriber
-                    && classify(&e.topic) == Kind::Request(s.to_string())
+                    && classify(&e.topic_name) == Kind::Request(s.to_string())
             })
         }
     })
@@ -434,7 +434,7 @@ unsafe fn endpoint_info(
     let eps: Vec<&EndpointInfo> = g
         .endpoints
         .iter()
-        .filter(|e| e.topic == topic && e.kind == kind)
+        .filter(|e| e.topic_name == topic && e.kind == kind)
         .collect();
     if eps.is_empty() {
         return Ok(());
@@ -469,7 +469,7 @@ unsafe fn endpoint_info(
                         info,
                         match kind {
                             EndpointKind::Publisher => RMW_ENDPOINT_PUBLISHER,
-                            EndpointKind::Subscriber => RMW_ENDPOINT_SUBSCRIPTION,
+                            _ => RMW_ENDPOINT_SUBSCRIPTION,
                         },
                     ),
                     rmw_topic_endpoint_info_set_gid(info, e.gid.as_ptr(), e.gid.len()),

@@ -5,7 +5,7 @@ use crate::sys::*;
 use crate::transport::Domain;
 use renoir_core::sync::atomic::{AtomicBool, Ordering};
 use std::ffi::c_char;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Once};
 
 /// Per-context state (`rmw_context_t.impl_`).
 pub struct Context {
@@ -16,9 +16,43 @@ pub struct Context {
     shut_down: AtomicBool,
 }
 
+/// Every domain this process joined, for the exit-time cleanup.
+static JOINED: Mutex<Vec<Arc<Domain>>> = Mutex::new(Vec::new());
+
+/// At process exit, rclpy (and C programs) often leave nodes and endpoints
+/// undestroyed. Hand our registry records and segments back as a crash
+/// would (abandon), then reap them ourselves so nothing stays in /dev/shm.
+extern "C" fn cleanup_at_exit() {
+    let doms: Vec<Arc<Domain>> =
+        std::mem::take(&mut *JOINED.lock().unwrap_or_else(|e| e.into_inner()));
+    let _ = std::panic::catch_unwind(move || {
+        let mut ids: Vec<u32> = doms.iter().map(|d| d.id()).collect();
+        ids.dedup();
+        for d in doms {
+            d.abandon();
+        }
+        for id in ids {
+            renoir_core::registry::clean_domain(id);
+        }
+    });
+}
+
+fn remember(d: &Arc<Domain>) {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: registering a plain extern "C" fn with no captured state.
+        unsafe { libc::atexit(cleanup_at_exit) };
+    });
+    let mut j = JOINED.lock().unwrap_or_else(|e| e.into_inner());
+    if !j.iter().any(|x| Arc::ptr_eq(x, d)) {
+        j.push(d.clone());
+    }
+}
+
 impl Context {
     pub fn new(domain_id: u32, enclave: String, localhost_only: bool) -> RResult<Arc<Self>> {
         let domain = Domain::join(domain_id)?;
+        remember(&domain);
         Ok(Arc::new(Context {
             domain_id,
             domain,

@@ -88,7 +88,7 @@ pub fn create_endpoint(
         .graph()
         .endpoints
         .into_iter()
-        .filter(|e| e.topic == name)
+        .filter(|e| e.topic_name == name)
         .collect();
     let q = qos::resolve(profile, kind, &peers)?;
     Ok((

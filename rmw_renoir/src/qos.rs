@@ -71,7 +71,9 @@ pub fn resolve(p: &rmw_qos_profile_t, kind: EndpointKind, peers: &[EndpointInfo]
         | RMW_QOS_POLICY_RELIABILITY_SYSTEM_DEFAULT
         | RMW_QOS_POLICY_RELIABILITY_UNKNOWN => Reliability::Reliable,
         RMW_QOS_POLICY_RELIABILITY_BEST_AVAILABLE => match kind {
-            EndpointKind::Publisher => Reliability::Reliable,
+            EndpointKind::Publisher | EndpointKind::Service | EndpointKind::Client => {
+                Reliability::Reliable
+            }
             EndpointKind::Subscriber => {
                 if all_pubs(&|q| q.reliability == Reliability::Reliable) {
                     Reliability::Reliable
@@ -88,7 +90,9 @@ pub fn resolve(p: &rmw_qos_profile_t, kind: EndpointKind, peers: &[EndpointInfo]
         | RMW_QOS_POLICY_DURABILITY_SYSTEM_DEFAULT
         | RMW_QOS_POLICY_DURABILITY_UNKNOWN => Durability::Volatile,
         RMW_QOS_POLICY_DURABILITY_BEST_AVAILABLE => match kind {
-            EndpointKind::Publisher => Durability::TransientLocal,
+            EndpointKind::Publisher | EndpointKind::Service | EndpointKind::Client => {
+                Durability::TransientLocal
+            }
             EndpointKind::Subscriber => {
                 if all_pubs(&|q| q.durability == Durability::TransientLocal) {
                     Durability::TransientLocal

@@ -117,7 +117,7 @@ impl Subscription {
         // SAFETY: forwarded.
         unsafe { self.ty.deserialize(&s, msg) }?;
         if let Some(i) = info {
-            self.fill_info(&s.info(), i);
+            self.fill_info(s.info(), i);
         }
         Ok(true)
     }
@@ -133,7 +133,7 @@ impl Subscription {
         };
         crate::serialize::write_serialized(out, &s)?;
         if let Some(i) = info {
-            self.fill_info(&s.info(), i);
+            self.fill_info(s.info(), i);
         }
         Ok(true)
     }
