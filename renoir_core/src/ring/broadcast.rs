@@ -349,7 +349,14 @@ impl<M: RingMem<BroadcastHeader, StampedSlot<W>>, const W: usize> SpmcBroadcast<
             return Err(PopError::Corrupt("slot stamp for another slot"));
         }
         // Items s ..= q - cap are overwritten (q - cap >= s here).
-        let new = q - self.mask; // q - cap + 1
+        let mut new = q - self.mask; // q - cap + 1
+                                     // Items below write_seq - cap are overwritten too (their successors
+                                     // one lap later are complete): jump there at once, so a reader far
+                                     // behind resynchronises in one round instead of one lap per round.
+        let w = self.write_seq();
+        if w < u64::MAX / 4 {
+            new = new.max(w.saturating_sub(self.mask + 1));
+        }
         let skipped = new - s;
         r.next = new;
         Ok(skipped)
