@@ -267,23 +267,29 @@ fn main() {
                     match o.status {
                         Status::Failed => {
                             consecutive_fail[ri] += 1;
-                            note(&pb, format!(
-                                "FAIL {} {} #{}: {}",
-                                cfg.key(),
-                                rmw.name,
-                                rep + 1,
-                                o.reason
-                            ));
+                            note(
+                                &pb,
+                                format!(
+                                    "FAIL {} {} #{}: {}",
+                                    cfg.key(),
+                                    rmw.name,
+                                    rep + 1,
+                                    o.reason
+                                ),
+                            );
                         }
                         _ => consecutive_fail[ri] = 0,
                     }
                     if o.shm_left > 0 {
-                        note(&pb, format!(
-                            "note: {} {} left {} shared-memory segments (removed)",
-                            cfg.key(),
-                            rmw.name,
-                            o.shm_left
-                        ));
+                        note(
+                            &pb,
+                            format!(
+                                "note: {} {} left {} shared-memory segments (removed)",
+                                cfg.key(),
+                                rmw.name,
+                                o.shm_left
+                            ),
+                        );
                     }
                     o
                 };

@@ -238,7 +238,7 @@ pub fn plots(
     let p = dir.join("cpu_per_msg.png");
     draw(
         &p,
-        "CPU time per message, publisher + subscriber (30 Hz, 1 subscriber, copy take)",
+        "rmw CPU per message: pub + sub, harness excluded (30 Hz, 1 sub, copy)",
         machine,
         "CPU per message",
         &cpu,

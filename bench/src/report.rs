@@ -48,7 +48,8 @@ pub struct RepeatStats {
     pub cpu_pub_pct: f64,
     /// Mean over subscribers.
     pub cpu_sub_pct: f64,
-    /// Publisher + all subscribers CPU time per published message.
+    /// Publisher + all subscribers CPU time per published message, less the
+    /// harness's own payload fill and check: what the rmw (and rcl) cost.
     pub cpu_per_msg_us: f64,
     pub rss_pub_mb: f64,
     /// Largest subscriber.
@@ -66,7 +67,7 @@ pub fn repeat_stats(o: &RunOutcome) -> Option<RepeatStats> {
     let subs = &o.subscribers;
     let n = subs.len().max(1) as f64;
     let publ = o.publisher.clone().unwrap_or_default();
-    let sub_cpu: f64 = subs.iter().map(|s| s.cpu_s).sum();
+    let sub_cpu: f64 = subs.iter().map(|s| s.cpu_s - s.harness_s).sum();
     let sent = publ.sent.max(1);
     Some(RepeatStats {
         p50_us: us(0.50),
@@ -80,7 +81,7 @@ pub fn repeat_stats(o: &RunOutcome) -> Option<RepeatStats> {
         sent: publ.sent,
         cpu_pub_pct: publ.cpu_pct,
         cpu_sub_pct: subs.iter().map(|s| s.cpu_pct).sum::<f64>() / n,
-        cpu_per_msg_us: (publ.cpu_s + sub_cpu) / sent as f64 * 1e6,
+        cpu_per_msg_us: ((publ.cpu_s - publ.harness_s) + sub_cpu).max(0.0) / sent as f64 * 1e6,
         rss_pub_mb: publ.rss_kb as f64 / 1024.0,
         rss_sub_mb: subs.iter().map(|s| s.rss_kb).max().unwrap_or(0) as f64 / 1024.0,
         publish_call_p50_us: publ.lat_us.p50,

@@ -50,6 +50,9 @@ pub struct ProcResult {
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
     pub cpu_s: f64,
+    /// Part of cpu_s spent by the harness itself (pattern fill, payload check).
+    #[serde(default)]
+    pub harness_s: f64,
     pub cpu_pct: f64,
     pub rss_kb: i64,
     pub lat_n: u64,
