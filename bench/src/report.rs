@@ -110,6 +110,8 @@ pub struct Row {
     /// This row's p50 divided by the peer's (rmw_fastrtps_cpp) p50, same config.
     pub ratio_p50_vs_peer: Option<f64>,
     pub ratio_cpu_vs_peer: Option<f64>,
+    /// The peer cannot loan: the ratios compare against its copy take.
+    pub ratio_vs_peer_copy: bool,
     pub error: String,
     pub runs: Vec<RunOutcome>,
 }
@@ -172,6 +174,7 @@ pub fn make_row(cfg: &Config, rmw: &str, runs: Vec<RunOutcome>) -> Row {
         p50_max_us: p50s.reduce(f64::max),
         ratio_p50_vs_peer: None,
         ratio_cpu_vs_peer: None,
+        ratio_vs_peer_copy: false,
         error: errors.join(" | "),
         runs,
     }
@@ -189,9 +192,16 @@ pub fn fill_ratios(rows: &mut [Row]) {
             continue;
         }
         let Some(m) = &r.median else { continue };
-        if let Some((_, p)) = peers.iter().find(|(c, _)| *c == r.config) {
+        let same = peers.iter().find(|(c, _)| *c == r.config);
+        // A loaned take the peer cannot do is compared with its copy take.
+        let copy_key = r.config.replace("_loan", "_copy");
+        let copy = (r.take == "loan")
+            .then(|| peers.iter().find(|(c, _)| *c == copy_key))
+            .flatten();
+        if let Some((_, p)) = same.or(copy) {
             r.ratio_p50_vs_peer = Some(m.p50_us / p.p50_us);
             r.ratio_cpu_vs_peer = Some(m.cpu_per_msg_us / p.cpu_per_msg_us);
+            r.ratio_vs_peer_copy = same.is_none();
         }
     }
 }
@@ -295,7 +305,10 @@ pub fn table(rows: &[Row], mem: &[MemcpyRow]) -> String {
                     format!("{:.0}M", m.rss_pub_mb),
                     format!("{:.0}M", m.rss_sub_mb),
                     r.ratio_p50_vs_peer
-                        .map(|x| format!("{x:.2}x"))
+                        .map(|x| {
+                            let star = if r.ratio_vs_peer_copy { "*" } else { "" };
+                            format!("{x:.2}x{star}")
+                        })
                         .unwrap_or_else(|| "-".into()),
                 ]);
             }
@@ -346,6 +359,9 @@ pub fn table(rows: &[Row], mem: &[MemcpyRow]) -> String {
             s.push('\n');
         }
     }
+    if rows.iter().any(|r| r.ratio_vs_peer_copy) {
+        s.push_str("* the peer cannot loan: compared with its copy take of the same message\n");
+    }
     if !mem.is_empty() {
         s.push_str("\nmemcpy (same run, one copy of the payload, the physical reference):\n");
         for m in mem {
@@ -364,7 +380,7 @@ pub fn table(rows: &[Row], mem: &[MemcpyRow]) -> String {
 const CSV_HEADER: &str = "config,msg,payload_bytes,rate,subs,take,rmw,status,repeats_ok,repeats,\
 p50_us,p90_us,p99_us,max_us,p50_min_us,p50_max_us,samples,msgs_per_s,mb_per_s,sent,lost,\
 cpu_pub_pct,cpu_sub_pct,cpu_per_msg_us,rss_pub_mb,rss_sub_mb,publish_call_p50_us,\
-ratio_p50_vs_peer,ratio_cpu_vs_peer,error";
+ratio_p50_vs_peer,ratio_cpu_vs_peer,ratio_vs_peer_copy,error";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -388,7 +404,7 @@ pub fn csv(rows: &[Row], mem: &[MemcpyRow]) -> String {
         let f = |g: &dyn Fn(&RepeatStats) -> f64| opt(m.map(g));
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.config,
             csv_field(&r.msg),
             r.payload_bytes,
@@ -418,13 +434,14 @@ pub fn csv(rows: &[Row], mem: &[MemcpyRow]) -> String {
             f(&|m| m.publish_call_p50_us),
             opt(r.ratio_p50_vs_peer),
             opt(r.ratio_cpu_vs_peer),
+            r.ratio_vs_peer_copy,
             csv_field(&r.error),
         );
     }
     for m in mem {
         let _ = writeln!(
             s,
-            "memcpy_{b},memcpy,{b},max,1,copy,memcpy,ok,1,1,{p:.3},,,,,,,,{g:.3},,,,,,,,,,,",
+            "memcpy_{b},memcpy,{b},max,1,copy,memcpy,ok,1,1,{p:.3},,,,,,,,{g:.3},,,,,,,,,,,,",
             b = m.payload_bytes,
             p = m.p50_us,
             g = m.gb_per_s * 1000.0,
@@ -458,6 +475,62 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("x\"y"), "\"x\"\"y\"");
         assert_eq!(csv_field("plain"), "plain");
+    }
+
+    fn ok_run(p50_ns: u64, cpu_s: f64) -> RunOutcome {
+        let publ = crate::runner::ProcResult {
+            status: "ok".into(),
+            sent: 100,
+            cpu_s,
+            ..Default::default()
+        };
+        RunOutcome {
+            status: Status::Ok,
+            reason: String::new(),
+            domain_id: 1,
+            wall_s: 1.0,
+            publisher: Some(publ),
+            subscribers: vec![],
+            lat_ns: vec![p50_ns; 10],
+            shm_left: 0,
+        }
+    }
+
+    #[test]
+    fn ratios_against_the_peer_and_its_copy_take() {
+        let plan = crate::config::plan(crate::config::Mode::Quick);
+        let copy = plan
+            .iter()
+            .find(|c| c.key() == "img1080_30hz_1sub_copy")
+            .unwrap();
+        let loan = plan
+            .iter()
+            .find(|c| c.key() == "img1080_30hz_1sub_loan")
+            .unwrap();
+        let mut rows = vec![
+            make_row(copy, RENOIR, vec![ok_run(1_000, 0.1)]),
+            make_row(copy, PEER, vec![ok_run(10_000, 0.4)]),
+            make_row(loan, RENOIR, vec![ok_run(500, 0.1)]),
+        ];
+        fill_ratios(&mut rows);
+        assert!((rows[0].ratio_p50_vs_peer.unwrap() - 0.1).abs() < 1e-9);
+        assert!((rows[0].ratio_cpu_vs_peer.unwrap() - 0.25).abs() < 1e-9);
+        assert!(!rows[0].ratio_vs_peer_copy);
+        assert_eq!(rows[1].ratio_p50_vs_peer, None);
+        assert!((rows[2].ratio_p50_vs_peer.unwrap() - 0.05).abs() < 1e-9);
+        assert!(rows[2].ratio_vs_peer_copy);
+        let t = table(&rows, &[]);
+        assert!(t.contains("0.05x*"), "{t}");
+        let mem = [MemcpyRow {
+            payload_bytes: 64,
+            p50_us: 0.01,
+            gb_per_s: 6.4,
+        }];
+        let c = csv(&rows, &mem);
+        let cols = CSV_HEADER.split(',').count();
+        for line in c.lines() {
+            assert_eq!(line.split(',').count(), cols, "{line}");
+        }
     }
 
     #[test]
