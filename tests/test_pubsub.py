@@ -1,0 +1,76 @@
+"""Topics between processes: talker/listener, every test_msgs type, QoS."""
+import time
+
+
+def test_talker_listener(ros):
+    lis = ros.spawn("listener.py", "--count", "5")
+    lis.wait_for("ready")
+    tal = ros.spawn("talker.py", "--count", "20", "--wait-match", "1", "--period", "0.02")
+    lis.wait_for("done", timeout=30)
+    got = [d["msg"]["data"] for d in lis.events("msg")]
+    assert len(got) >= 5
+    # In order, no duplicates, and the payload intact.
+    idx = [int(s.split()[1]) for s in got]
+    assert idx == sorted(set(idx))
+    assert all(s == f"hello {i}" for s, i in zip(got, idx))
+    assert tal.finish() == 0 and lis.finish() == 0
+
+
+def test_every_test_msgs_type_round_trips(ros):
+    sub = ros.spawn("roundtrip.py", "sub")
+    sub.wait_for("ready")
+    pub = ros.spawn("roundtrip.py", "pub", "--timeout", "20")
+    done = sub.wait_for("done", timeout=40)
+    sent = {d["type"]: d["msg"] for d in pub.events("sent")}
+    recv = {d["type"]: d["msg"] for d in sub.events("msg")}
+    assert done["n"] == 13, f"received only {sorted(recv)}"
+    for t, m in sent.items():
+        assert recv[t] == m, f"{t} differs"
+
+
+def test_transient_local_late_joiner(ros):
+    tal = ros.spawn("talker.py", "--count", "5", "--period", "0", "--linger", "15",
+                    "--qos", "reliable,transient_local,keep_last:5")
+    tal.wait_for("done")
+    time.sleep(0.3)
+    lis = ros.spawn("listener.py", "--count", "5", "--timeout", "10",
+                    "--qos", "reliable,transient_local,keep_last:5")
+    lis.wait_for("done", timeout=20)
+    got = [d["msg"]["data"] for d in lis.events("msg")]
+    assert got == [f"hello {i}" for i in range(5)]
+
+
+def test_keep_last_depth_with_slow_subscriber(ros):
+    lis = ros.spawn("listener.py", "--sleep-first", "3", "--timeout", "2",
+                    "--qos", "reliable,keep_last:3")
+    lis.wait_for("ready")
+    tal = ros.spawn("talker.py", "--count", "30", "--period", "0", "--wait-match", "1",
+                    "--qos", "reliable,keep_last:3", "--linger", "4")
+    tal.wait_for("done")
+    lis.wait_for("done", timeout=20)
+    got = [int(d["msg"]["data"].split()[1]) for d in lis.events("msg")]
+    assert 1 <= len(got) <= 3, got
+    assert got[-1] == 29 and got == sorted(got)
+
+
+def test_reliable_keep_all_no_loss(ros):
+    n = 500
+    lis = ros.spawn("listener.py", "--count", str(n), "--timeout", "30",
+                    "--qos", "reliable,keep_all")
+    lis.wait_for("ready")
+    tal = ros.spawn("talker.py", "--count", str(n), "--period", "0", "--wait-match", "1",
+                    "--qos", "reliable,keep_all", "--linger", "3")
+    lis.wait_for("done", timeout=60)
+    got = [int(d["msg"]["data"].split()[1]) for d in lis.events("msg")]
+    assert got == list(range(n))
+
+
+def test_incompatible_qos_event(ros):
+    lis = ros.spawn("listener.py", "--events", "--timeout", "6", "--qos", "reliable")
+    lis.wait_for("ready")
+    tal = ros.spawn("talker.py", "--count", "20", "--period", "0.1", "--qos", "best_effort")
+    ev = lis.wait_for("incompatible_qos", timeout=15)
+    assert ev["total"] >= 1
+    assert ev["policy"] == 2  # RMW_QOS_POLICY_RELIABILITY
+    lis.wait_for("done", timeout=20)
+    assert not lis.events("msg"), "incompatible QoS must not deliver"
