@@ -247,3 +247,43 @@ fn validate_and_locate_image_data() {
         }
     }
 }
+
+#[test]
+fn embedded_nul_in_string_matches_fastrtps() {
+    // rmw_fastrtps (C and C++) serializes strings up to their first NUL.
+    let bytes = [0u8, 1, 0, 0, 6, 0, 0, 0, b'a', b'b', 0, b'c', b'd', 0];
+    let expect = [0u8, 1, 0, 0, 3, 0, 0, 0, b'a', b'b', 0];
+    for h in [
+        c_handle("std_msgs", "String"),
+        cpp_handle("std_msgs", "String"),
+    ] {
+        let ts = resolve(h);
+        let mut m = Msg::new(&ts);
+        m.de(&bytes).unwrap();
+        assert_eq!(m.ser(), expect);
+        // SAFETY: valid message for the handle.
+        let theirs = unsafe { rmw_serialize(m.ptr(), h) };
+        same_as_fastrtps(&expect, &theirs).unwrap();
+    }
+}
+
+#[test]
+fn wstring_with_zero_unit_matches_fastrtps() {
+    for h in [
+        c_handle("test_msgs", "WStrings"),
+        cpp_handle("test_msgs", "WStrings"),
+    ] {
+        let ts = resolve(h);
+        assert_eq!(ts.layout().fields[0].name, "wstring_value");
+        let default = Msg::new(&ts).ser();
+        assert_eq!(&default[4..8], &[0, 0, 0, 0]);
+        let mut bytes = vec![0u8, 1, 0, 0, 2, 0, 0, 0, b'a', 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(&default[8..]);
+        let mut m = Msg::new(&ts);
+        m.de(&bytes).unwrap();
+        let ours = m.ser();
+        // SAFETY: valid message for the handle.
+        let theirs = unsafe { rmw_serialize(m.ptr(), h) };
+        same_as_fastrtps(&ours, &theirs).unwrap();
+    }
+}

@@ -347,6 +347,11 @@ unsafe fn write_one<S: Sink>(
         FieldType::String { bound } => {
             // SAFETY: `p` is a string of this flavor.
             let bytes = unsafe { string_bytes(flavor, p) }.map_err(|r| invalid(f, r))?;
+            // Fast-CDR serializes strings as C strings: up to the first NUL.
+            let bytes = match bytes.iter().position(|&b| b == 0) {
+                Some(i) => &bytes[..i],
+                None => bytes,
+            };
             if let Some(b) = bound {
                 if bytes.len() > *b {
                     return Err(SerializeError::BoundExceeded {
@@ -661,6 +666,12 @@ unsafe fn read_one(
                     });
                 }
             }
+            // A C string ends at its first NUL (what rmw_fastrtps' C type support
+            // assigns too); std::string keeps every byte.
+            let content = match (flavor, content.iter().position(|&b| b == 0)) {
+                (Flavor::C, Some(i)) => &content[..i],
+                _ => content,
+            };
             let ok = match flavor {
                 // SAFETY: `p` is an initialized rosidl_runtime_c__String; assignn copies.
                 Flavor::C => unsafe {
