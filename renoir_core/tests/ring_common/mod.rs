@@ -181,8 +181,10 @@ pub fn wait_child(mut c: Child, secs: u64) -> (std::process::ExitStatus, String)
 
 /// Read a `key=value` line printed by a child.
 pub fn child_value(out: &str, key: &str) -> Option<u64> {
-    out.lines()
-        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
-        .filter_map(|v| v.trim().parse().ok())
+    // With --nocapture the harness may print "test child ... " on the same
+    // line, so look at every whitespace-separated token.
+    out.split_whitespace()
+        .filter_map(|t| t.strip_prefix(&format!("{key}=")))
+        .filter_map(|v| v.parse().ok())
         .next_back()
 }
