@@ -266,7 +266,8 @@ impl<M: RingMem<BroadcastHeader, StampedSlot<W>>, const W: usize> SpmcBroadcast<
     pub fn has_data(&self, r: &BroadcastReader) -> bool {
         // SYNC POINT: Acquire; a hint only, `read` re-validates.
         let st = self.slot(r.next).stamp.load(Ordering::Acquire);
-        st >= 2 * r.next + 2
+        // Saturating: a cursor near u64::MAX (garbage) must not overflow.
+        st >= r.next.saturating_mul(2).saturating_add(2)
     }
 
     /// Reader: the next item for cursor `r`, `Ok(None)` if the writer has not

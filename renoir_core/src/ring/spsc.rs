@@ -16,7 +16,9 @@
 //! Each side re-reads its own index from shared memory on every call, so a
 //! handle holds no state and a restarted process picks up where the ring
 //! is. A peer that scribbles on the indices is detected by the invariant
-//! `0 <= tail - head <= capacity` and reported as `Corrupt`.
+//! `0 <= tail - head <= capacity` and reported as `Corrupt`. Index
+//! arithmetic wraps (a garbage index near 2^64 must not panic on overflow;
+//! the invariant is computed modulo 2^64 too).
 
 use super::{
     creatable_capacity, load_words, store_words, validate_capacity, AttachError, CachePadded, Cell,
@@ -153,7 +155,11 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
         store_words(&self.cell(t).data, &item);
         // SYNC POINT: Release pairs with the consumer's Acquire load of
         // `tail` in `consumer_view`: publishes the record written above.
-        self.mem.header().tail.0.store(t + 1, Ordering::Release);
+        self.mem
+            .header()
+            .tail
+            .0
+            .store(t.wrapping_add(1), Ordering::Release);
         Ok(())
     }
 
@@ -163,7 +169,7 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
         let (t, free) = self.producer_view()?;
         let n = (free as usize).min(items.len());
         for (i, it) in items[..n].iter().enumerate() {
-            store_words(&self.cell(t + i as u64).data, it);
+            store_words(&self.cell(t.wrapping_add(i as u64)).data, it);
         }
         if n > 0 {
             // SYNC POINT: Release, as in `push` (publishes all n records).
@@ -171,7 +177,7 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
                 .header()
                 .tail
                 .0
-                .store(t + n as u64, Ordering::Release);
+                .store(t.wrapping_add(n as u64), Ordering::Release);
         }
         Ok(n)
     }
@@ -186,7 +192,11 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
         // SYNC POINT: Release pairs with the producer's Acquire load of
         // `head` in `producer_view`: our read of the slot is done before the
         // producer may overwrite it.
-        self.mem.header().head.0.store(hd + 1, Ordering::Release);
+        self.mem
+            .header()
+            .head
+            .0
+            .store(hd.wrapping_add(1), Ordering::Release);
         Ok(Some(v))
     }
 
@@ -195,7 +205,7 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
         let (hd, used) = self.consumer_view()?;
         let n = (used as usize).min(out.len());
         for (i, o) in out[..n].iter_mut().enumerate() {
-            *o = load_words(&self.cell(hd + i as u64).data);
+            *o = load_words(&self.cell(hd.wrapping_add(i as u64)).data);
         }
         if n > 0 {
             // SYNC POINT: Release, as in `pop` (frees all n slots).
@@ -203,7 +213,7 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
                 .header()
                 .head
                 .0
-                .store(hd + n as u64, Ordering::Release);
+                .store(hd.wrapping_add(n as u64), Ordering::Release);
         }
         Ok(n)
     }
