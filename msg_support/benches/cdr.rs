@@ -53,6 +53,13 @@ fn image(c: &mut Criterion) {
         g.bench_function(format!("deserialize_{flavor}"), |b| {
             b.iter(|| m.de(black_box(&bytes)).unwrap())
         });
+        g.bench_function(format!("deserialize_{flavor}_fresh_message"), |b| {
+            b.iter(|| {
+                let mut fresh = Msg::new(&ts);
+                fresh.de(black_box(&bytes)).unwrap();
+                fresh
+            })
+        });
         let mut rb = RmwBuf::new(n + 64);
         g.bench_function(format!("rmw_fastrtps_serialize_{flavor}"), |b| {
             // SAFETY: valid message for the handle.
