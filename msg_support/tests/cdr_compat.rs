@@ -194,3 +194,31 @@ fn full_hd_image_byte_identical() {
         assert!(m.ser() == bytes);
     }
 }
+
+#[test]
+fn concurrent_resolve_and_serialize() {
+    let handles: Vec<usize> = TYPES
+        .iter()
+        .flat_map(|(p, n)| [c_handle(p, n) as usize, cpp_handle(p, n) as usize])
+        .collect();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let handles = handles.clone();
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                for (i, &h) in handles.iter().enumerate() {
+                    let ts = resolve(h as *const std::ffi::c_void);
+                    let bytes = Gen::cdr(ts.layout(), (i * 31 + t) as u64, false);
+                    let mut m = Msg::new(&ts);
+                    m.de(&bytes).unwrap();
+                    assert_eq!(m.ser(), bytes);
+                    out.push(std::sync::Arc::as_ptr(&ts) as usize);
+                }
+                out
+            })
+        })
+        .collect();
+    let results: Vec<Vec<usize>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    // Every thread got the same cached type support per handle.
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+}

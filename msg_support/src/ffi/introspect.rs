@@ -592,12 +592,14 @@ pub(crate) unsafe fn layout_from_members(
         min_cdr_size,
         init_fn,
     });
-    layout_cache()
+    // A concurrent resolver may have won the race: everyone gets the cached one.
+    let cached = layout_cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .entry(key)
-        .or_insert(layout.clone());
-    Ok(layout)
+        .or_insert(layout)
+        .clone();
+    Ok(cached)
 }
 
 /// Calls the message's init function (`ROSIDL_RUNTIME_C_MSG_INIT_ALL` / `MessageInitialization::ALL`).

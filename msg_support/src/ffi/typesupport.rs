@@ -88,12 +88,14 @@ impl MessageTypeSupport {
             type_hash: hash_of(r.hash),
             handle_identifier: r.identifier,
         });
-        message_cache()
+        // A concurrent resolver may have won the race: everyone gets the cached one.
+        let cached = message_cache()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(key)
-            .or_insert(ts.clone());
-        Ok(ts)
+            .or_insert(ts)
+            .clone();
+        Ok(cached)
     }
 
     /// `pkg/msg/Name`.
@@ -330,11 +332,13 @@ impl ServiceTypeSupport {
             request: mk(r.request, r.request_hash),
             response: mk(r.response, r.response_hash),
         });
-        service_cache()
+        // A concurrent resolver may have won the race: everyone gets the cached one.
+        let cached = service_cache()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(key)
-            .or_insert(ts.clone());
-        Ok(ts)
+            .or_insert(ts)
+            .clone();
+        Ok(cached)
     }
 }
