@@ -1043,3 +1043,82 @@ impl FieldType {
         self.with_base(base)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widening_matrix_is_exactly_the_lossless_conversions() {
+        // For every pair, `widens_to` must agree with "every sample value of
+        // `from` converts exactly to `to`" (sampled at the type's extremes).
+        let samples = |p: Primitive| -> Vec<Value> {
+            match p {
+                Primitive::Bool => vec![Value::Bool(true)],
+                Primitive::U8 => vec![Value::U8(u8::MAX)],
+                Primitive::U16 => vec![Value::U16(u16::MAX)],
+                Primitive::U32 => vec![Value::U32(u32::MAX)],
+                Primitive::U64 => vec![Value::U64(u64::MAX)],
+                Primitive::I8 => vec![Value::I8(i8::MIN)],
+                Primitive::I16 => vec![Value::I16(i16::MIN)],
+                Primitive::I32 => vec![Value::I32(i32::MIN + 1)],
+                Primitive::I64 => vec![Value::I64(i64::MIN + 1)],
+                Primitive::F32 => vec![Value::F32(0.1), Value::F32(f32::MAX)],
+                Primitive::F64 => vec![Value::F64(0.1)],
+            }
+        };
+        for from in Primitive::ALL {
+            for to in Primitive::ALL {
+                if from == to || !from.widens_to(to) {
+                    continue;
+                }
+                for v in samples(from) {
+                    let w = v.convert(to).unwrap_or_else(|| panic!("{v} -> {to:?}"));
+                    assert_eq!(w.convert(from), Some(v.clone()), "{from:?} -> {to:?}");
+                }
+            }
+        }
+        assert!(Primitive::U32.widens_to(Primitive::I64));
+        assert!(!Primitive::U32.widens_to(Primitive::I32));
+        assert!(!Primitive::I64.widens_to(Primitive::F64));
+    }
+
+    #[test]
+    fn narrowing_conversions_are_checked() {
+        assert_eq!(Value::U64(300).convert(Primitive::U8), None);
+        assert_eq!(Value::U64(200).convert(Primitive::U8), Some(Value::U8(200)));
+        assert_eq!(Value::I32(-1).convert(Primitive::U32), None);
+        assert_eq!(Value::F64(0.1).convert(Primitive::F32), None);
+        assert_eq!(
+            Value::F64(0.5).convert(Primitive::F32),
+            Some(Value::F32(0.5))
+        );
+        assert_eq!(Value::F32(2.5).convert(Primitive::I32), None);
+        assert_eq!(Value::F32(-3.0).convert(Primitive::I8), Some(Value::I8(-3)));
+        assert_eq!(Value::F64(f64::INFINITY).convert(Primitive::U64), None);
+        assert_eq!(Value::Bool(true).convert(Primitive::U8), None);
+        assert_eq!(Value::String("1".into()).convert(Primitive::U8), None);
+        assert_eq!(
+            Value::List(vec![Value::U8(1), Value::U8(2)]).convert(Primitive::U16),
+            Some(Value::List(vec![Value::U16(1), Value::U16(2)]))
+        );
+    }
+
+    #[test]
+    fn byte_arrays_accept_bytes_values() {
+        let s = Schema::builder("t/B", Version::new(1, 0, 0))
+            .required(1, "fixed", FieldType::array(Primitive::U8, 2))
+            .required(2, "seq", FieldType::sequence(Primitive::U8, Some(3)))
+            .build()
+            .unwrap();
+        let ok = Message::new()
+            .with(1, Value::Bytes(vec![1, 2]))
+            .with(2, Value::Bytes(vec![1, 2, 3]));
+        s.check_message(&ok, &NoTypes).unwrap();
+        let long = ok.clone().with(2, Value::Bytes(vec![0; 4]));
+        assert!(matches!(
+            s.check_message(&long, &NoTypes),
+            Err(MessageError::OutOfBounds { .. })
+        ));
+    }
+}
