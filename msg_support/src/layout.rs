@@ -142,7 +142,12 @@ pub struct MessageLayout {
     /// A lower bound on the CDR size of one value of this type (no padding counted);
     /// used to reject absurd sequence lengths before allocating.
     pub min_cdr_size: usize,
-    /// True when the type has a fixed CDR size and no padding dependence on data.
+    /// `Some(a)` when one value's CDR bytes equal its in-memory bytes whenever it
+    /// starts at a CDR position aligned to `a` (only non-bool primitives, fixed
+    /// arrays of them and such nested messages, no padding differences, no
+    /// trailing padding). Arrays/sequences of such messages are then copied
+    /// with one memcpy (little-endian hosts).
+    pub plain_align: Option<usize>,
     pub(crate) init_fn: crate::ffi::introspect::InitFn,
 }
 
@@ -155,6 +160,36 @@ impl MessageLayout {
     /// The DDS type name rmw_fastrtps uses: `pkg::msg::dds_::Name_`.
     pub fn dds_type_name(&self) -> String {
         format!("{}::{}::dds_::{}_", self.package, self.subfolder, self.name)
+    }
+}
+
+/// Computes [`MessageLayout::plain_align`] for a field list.
+pub(crate) fn plain_align(fields: &[Field], size_of: usize) -> Option<usize> {
+    let mut cdr = 0usize;
+    let mut max_align = 1usize;
+    for f in fields {
+        let count = match f.arity {
+            Arity::Single => 1,
+            Arity::Array(n) => n,
+            Arity::Sequence { .. } => return None,
+        };
+        let (align, size) = match &f.ty {
+            FieldType::Primitive(Primitive::Bool | Primitive::LongDouble) => return None,
+            FieldType::Primitive(p) => (p.align(), p.size()),
+            FieldType::Message(m) => (m.plain_align?, m.size_of),
+            FieldType::String { .. } | FieldType::WString { .. } => return None,
+        };
+        cdr = crate::cdr::align_up(cdr, align);
+        if cdr != f.offset {
+            return None;
+        }
+        cdr = cdr.checked_add(size.checked_mul(count)?)?;
+        max_align = max_align.max(align);
+    }
+    if cdr == size_of && size_of > 0 {
+        Some(max_align)
+    } else {
+        None
     }
 }
 

@@ -222,3 +222,40 @@ fn concurrent_resolve_and_serialize() {
     // Every thread got the same cached type support per handle.
     assert!(results.windows(2).all(|w| w[0] == w[1]));
 }
+
+#[test]
+fn plain_layouts_detected() {
+    let pose_array = resolve(c_handle("geometry_msgs", "PoseArray"));
+    let poses = &pose_array.layout().fields[1];
+    assert_eq!(poses.name, "poses");
+    match &poses.ty {
+        msg_support::FieldType::Message(pose) => {
+            assert_eq!(pose.type_name(), "geometry_msgs/msg/Pose");
+            assert_eq!(pose.size_of, 56);
+            assert_eq!(pose.plain_align, Some(8));
+        }
+        other => panic!("{other:?}"),
+    }
+    for h in [
+        c_handle("geometry_msgs", "Pose"),
+        cpp_handle("geometry_msgs", "Pose"),
+    ] {
+        assert_eq!(resolve(h).layout().plain_align, Some(8));
+    }
+    assert_eq!(
+        resolve(c_handle("test_msgs", "BasicTypes"))
+            .layout()
+            .plain_align,
+        None
+    );
+    assert_eq!(
+        resolve(c_handle("sensor_msgs", "Image"))
+            .layout()
+            .plain_align,
+        None
+    );
+    assert_eq!(
+        resolve(c_handle("test_msgs", "Empty")).layout().plain_align,
+        Some(1)
+    );
+}

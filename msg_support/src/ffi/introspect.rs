@@ -582,6 +582,7 @@ pub(crate) unsafe fn layout_from_members(
         .map(|f| f.min_cdr_size())
         .fold(0usize, usize::saturating_add)
         .max(1);
+    let plain = crate::layout::plain_align(&fields, size_of);
     let layout = Arc::new(MessageLayout {
         package,
         subfolder,
@@ -590,6 +591,7 @@ pub(crate) unsafe fn layout_from_members(
         size_of,
         fields,
         min_cdr_size,
+        plain_align: plain,
         init_fn,
     });
     // A concurrent resolver may have won the race: everyone gets the cached one.

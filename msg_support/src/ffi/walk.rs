@@ -10,6 +10,9 @@ use crate::cdr::{align_up, copy_from_le, copy_to_le, Reader, Writer};
 use crate::error::{DeserializeError, SerializeError};
 use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
 
+/// Arrays/sequences of plain nested messages are one memcpy (little-endian only).
+const PLAIN_FAST_PATH: bool = cfg!(target_endian = "little");
+
 /// Fast-CDR does not align before an array/sequence of zero primitives.
 const ALIGN_EMPTY_ARRAYS: bool = false;
 
@@ -125,8 +128,13 @@ unsafe fn elems(flavor: Flavor, f: &Field, p: *mut u8, write: bool) -> Result<El
             let size = f.fns.size.ok_or("no size function")?;
             // SAFETY: the member's own size function on the member.
             let len = unsafe { size(p as *const c_void) };
-            if is_prim && !is_bool {
-                // std::vector<T> of a non-bool primitive is contiguous.
+            let stride = match &f.ty {
+                FieldType::Message(m) => Some(m.size_of),
+                FieldType::Primitive(p) if !is_bool => Some(mem_size(*p)),
+                _ => None,
+            };
+            if let Some(stride) = stride {
+                // std::vector<T> (T not bool) stores its elements contiguously, `sizeof(T)` apart.
                 let ptr = if len == 0 {
                     std::ptr::null_mut()
                 } else {
@@ -140,11 +148,7 @@ unsafe fn elems(flavor: Flavor, f: &Field, p: *mut u8, write: bool) -> Result<El
                         unsafe { get(p as *const c_void, 0) as *mut u8 }
                     }
                 };
-                Ok(Elems::Contig {
-                    ptr,
-                    len,
-                    stride: c_stride(&f.ty),
-                })
+                Ok(Elems::Contig { ptr, len, stride })
             } else {
                 Ok(Elems::Indirect {
                     member: p as *mut c_void,
@@ -194,6 +198,8 @@ pub(crate) trait Sink {
     fn u32(&mut self, v: u32) -> Result<(), SerializeError>;
     /// Raw bytes with no alignment (string contents).
     fn bytes(&mut self, src: &[u8]) -> Result<(), SerializeError>;
+    /// Current position in the CDR body.
+    fn position(&self) -> usize;
 }
 
 /// Counts bytes (the exact serialized size).
@@ -218,6 +224,10 @@ impl Sink for Counter {
         self.0 += src.len();
         Ok(())
     }
+    #[inline]
+    fn position(&self) -> usize {
+        self.0
+    }
 }
 
 impl Sink for Writer<'_> {
@@ -238,6 +248,10 @@ impl Sink for Writer<'_> {
     fn bytes(&mut self, src: &[u8]) -> Result<(), SerializeError> {
         self.reserve(1, src.len())?.copy_from_slice(src);
         Ok(())
+    }
+    #[inline]
+    fn position(&self) -> usize {
+        Writer::position(self)
     }
 }
 
@@ -310,6 +324,18 @@ pub(crate) unsafe fn write_message<S: Sink>(
                             *slot = b as u8;
                         }
                         out.prims(1, 1, &tmp)?;
+                    }
+                    (FieldType::Message(m), Elems::Contig { ptr, len, stride })
+                        if PLAIN_FAST_PATH
+                            && *len > 0
+                            && m.plain_align.is_some_and(|a| out.position() % a == 0) =>
+                    {
+                        // Plain nested messages at an aligned position: CDR bytes ==
+                        // memory bytes (see MessageLayout::plain_align).
+                        // SAFETY: `len` contiguous elements of `stride` bytes at `ptr`.
+                        let src =
+                            unsafe { std::slice::from_raw_parts(*ptr as *const u8, len * stride) };
+                        out.bytes(src)?;
                     }
                     (ty, e) => {
                         for i in 0..len {
@@ -606,6 +632,20 @@ unsafe fn read_elems(
                 // SAFETY: valid index; `v` is a bool the function copies from.
                 unsafe { assign(*member, i, &v as *const bool as *const c_void) };
             }
+            Ok(())
+        }
+        (FieldType::Message(m), Elems::Contig { ptr, stride, .. })
+            if PLAIN_FAST_PATH && n > 0 && m.plain_align.is_some_and(|a| r.position() % a == 0) =>
+        {
+            let total = n.checked_mul(*stride).ok_or(DeserializeError::Truncated {
+                offset: r.position(),
+                needed: usize::MAX,
+            })?;
+            let src = r.take(1, total)?;
+            // SAFETY: `n` contiguous plain elements (no pointers, no bools) of
+            // `stride` bytes at `ptr`, exclusively ours; any bit pattern is valid.
+            let dst = unsafe { std::slice::from_raw_parts_mut(*ptr, total) };
+            dst.copy_from_slice(src);
             Ok(())
         }
         (ty, e) => {

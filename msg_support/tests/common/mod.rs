@@ -519,4 +519,7 @@ pub const TYPES: &[(&str, &str)] = &[
     ("sensor_msgs", "PointCloud2"),
     ("sensor_msgs", "LaserScan"),
     ("std_msgs", "String"),
+    ("geometry_msgs", "PoseArray"),
+    ("geometry_msgs", "Polygon"),
+    ("geometry_msgs", "Pose"),
 ];
