@@ -267,7 +267,7 @@ const HEADERS: [&str; 17] = [
     "lost",
     "CPU pub",
     "CPU sub",
-    "CPU/msg",
+    "rmw CPU/msg",
     "RSS pub",
     "RSS sub",
     "p50 vs peer",
