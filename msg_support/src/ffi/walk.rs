@@ -328,7 +328,8 @@ pub(crate) unsafe fn write_message<S: Sink>(
                     (FieldType::Message(m), Elems::Contig { ptr, len, stride })
                         if PLAIN_FAST_PATH
                             && *len > 0
-                            && m.plain_align.is_some_and(|a| out.position() % a == 0) =>
+                            && m.plain_align
+                                .is_some_and(|a| align_up(out.position(), a) == out.position()) =>
                     {
                         // Plain nested messages at an aligned position: CDR bytes ==
                         // memory bytes (see MessageLayout::plain_align).
@@ -635,7 +636,10 @@ unsafe fn read_elems(
             Ok(())
         }
         (FieldType::Message(m), Elems::Contig { ptr, stride, .. })
-            if PLAIN_FAST_PATH && n > 0 && m.plain_align.is_some_and(|a| r.position() % a == 0) =>
+            if PLAIN_FAST_PATH
+                && n > 0
+                && m.plain_align
+                    .is_some_and(|a| align_up(r.position(), a) == r.position()) =>
         {
             let total = n.checked_mul(*stride).ok_or(DeserializeError::Truncated {
                 offset: r.position(),
