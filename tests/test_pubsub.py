@@ -71,6 +71,6 @@ def test_incompatible_qos_event(ros):
     tal = ros.spawn("talker.py", "--count", "20", "--period", "0.1", "--qos", "best_effort")
     ev = lis.wait_for("incompatible_qos", timeout=15)
     assert ev["total"] >= 1
-    assert ev["policy"] == 2  # RMW_QOS_POLICY_RELIABILITY
+    assert ev["policy"] == 16  # RMW_QOS_POLICY_RELIABILITY (1 << 4)
     lis.wait_for("done", timeout=20)
     assert not lis.events("msg"), "incompatible QoS must not deliver"

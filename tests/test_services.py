@@ -15,7 +15,7 @@ def test_service_round_trip(ros, srv):
         for k, v in resp.items():
             if k in req:
                 assert v == req[k], k
-    assert len(server.events("request")) == 3
+    server.wait_for("request", pred=lambda d: d["n"] == 3)
 
 
 def test_client_started_before_server(ros):

@@ -33,8 +33,27 @@ extern "C" fn cleanup_at_exit() {
         }
         for id in ids {
             renoir_core::registry::clean_domain(id);
+            sweep_own_segments(id);
+            // Our own leftovers are gone now; drop the registry if we were last.
+            renoir_core::registry::clean_domain(id);
         }
     });
+}
+
+/// Remove publisher segments this process created in `domain` that are
+/// still on disk at exit (e.g. a publisher whose record was released while
+/// its mapping was still shared). Only our own pid's files are touched.
+fn sweep_own_segments(domain: u32) {
+    use renoir_core::platform::shm;
+    let stem = shm::file_name(&format!("{domain}_pub_{}_", std::process::id()));
+    let Ok(rd) = std::fs::read_dir(shm::shm_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_name().to_str().is_some_and(|n| n.starts_with(&stem)) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 fn remember(d: &Arc<Domain>) {

@@ -3,11 +3,22 @@ command-line words, deterministic message filling and a canonical form."""
 import array
 import importlib
 import json
+import signal
 import sys
 import time
 
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile,
                        ReliabilityPolicy)
+
+
+def _graceful(signum, frame):
+    # Exit normally (not by re-raising the signal) so that the process's
+    # at-exit hooks run; rmw_renoir releases its shared memory there.
+    sys.exit(0)
+
+
+signal.signal(signal.SIGINT, _graceful)
+signal.signal(signal.SIGTERM, _graceful)
 
 
 def emit(**kw):
