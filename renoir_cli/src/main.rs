@@ -1,1 +1,46 @@
-fn main() {}
+//! `renoir`: inspect and maintain renoir shared memory on this host.
+//!
+//! One file per subcommand under `cmd/` (each with an `Args` struct and a
+//! `run`), so adding a subcommand means adding a file and one enum variant.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cmd;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "renoir",
+    version,
+    about = "Inspect and clean renoir shared memory"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Platform facts that matter for shared memory (sizes, limits).
+    Info(cmd::info::Args),
+    /// List regions (segments) and their owners.
+    Ls(cmd::ls::Args),
+    /// Remove regions whose creating process is dead.
+    Clean(cmd::clean::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Info(a) => cmd::info::run(a),
+        Cmd::Ls(a) => cmd::ls::run(a),
+        Cmd::Clean(a) => cmd::clean::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("renoir: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -118,8 +118,7 @@ fn buffer_pool_handoff_between_threads() {
         }]);
         let bp = Arc::new(BufferPool::new(&cfg).unwrap());
         let buf = bp.alloc(10, Wait::No).unwrap();
-        let off = buf.offset();
-        std::mem::forget(buf); // handed over by offset
+        let (off, _) = buf.into_raw(); // handed over by offset
         let bp2 = bp.clone();
         let t = thread::spawn(move || {
             let b = bp2.receive(off, 10).unwrap();

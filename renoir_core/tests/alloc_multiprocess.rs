@@ -107,8 +107,9 @@ fn child_main() {
                 let b = bp.alloc(len, Wait::No).unwrap();
                 // SAFETY: `b` is this process's exclusive loan.
                 unsafe { bp.bytes_mut(&b).unwrap() }.fill(k + 1);
-                say(format!("BUF {} {}", b.offset(), b.len()));
-                std::mem::forget(b); // ownership moves to the parent
+                // Ownership moves to the parent.
+                let (offset, len) = b.into_raw();
+                say(format!("BUF {offset} {len}"));
             }
             say(format!("PID {}", std::process::id()));
             say("END".into());

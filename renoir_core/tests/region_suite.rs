@@ -189,8 +189,7 @@ fn suite_buffers(b: Backend, tag: &str) {
     assert_eq!(buf.offset() % 64, 0);
     // SAFETY: `buf` is our exclusive loan.
     unsafe { bp.bytes_mut(&buf).unwrap() }.fill(0xAB);
-    let (o, l) = (buf.offset(), buf.len());
-    std::mem::forget(buf); // handed over as (offset, len)
+    let (o, l) = buf.into_raw(); // handed over as (offset, len)
     let rx = peer.receive(o, l).unwrap();
     assert!(peer.bytes(&rx).unwrap().iter().all(|&x| x == 0xAB));
     peer.free(rx).unwrap();

@@ -128,6 +128,12 @@ impl Buffer {
     pub fn index(&self) -> u32 {
         self.index
     }
+    /// Give up this handle to hand the loan to another process as
+    /// `(offset, len)`; the receiver rebuilds it with
+    /// [`BufferPool::receive`] and returns it.
+    pub fn into_raw(self) -> (u64, usize) {
+        (self.offset, self.len)
+    }
 }
 
 /// Statistics over all classes.

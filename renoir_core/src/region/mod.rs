@@ -39,7 +39,9 @@ mod list;
 pub mod metadata;
 
 pub use header::{HeaderError, HeaderSnapshot, RegionHeader, HEADER_SIZE, PAYLOAD_ALIGN};
-pub use list::{clean, clean_in, list, list_in, CleanReport, RegionInfo, RegionState};
+pub use list::{
+    clean, clean_in, inspect, list, list_in, CleanReport, RegionInfo, RegionState, DEFAULT_GRACE,
+};
 pub use metadata::{Metadata, MetadataError};
 
 use crate::platform::mem::{HeapBlock, Mapping};
