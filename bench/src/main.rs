@@ -6,12 +6,6 @@
 //! (built by build.rs against the ROS 2 rcl): one publisher, N subscribers,
 //! a fresh ROS_DOMAIN_ID per run. See docs/benchmarks.md.
 
-mod config;
-mod machine;
-mod plot;
-mod report;
-mod runner;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -20,13 +14,10 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use config::{Config, Mode};
-use report::{MemcpyRow, Row, PEER, RENOIR};
-use runner::{Env, Rmw, RunOutcome, Status};
-
-const RCL_EXE: &str = env!("RENOIR_BENCH_RCL_EXE");
-const ROS_LIBS: &str = env!("RENOIR_BENCH_ROS_LIBS");
-const ROS_PREFIX: &str = env!("RENOIR_BENCH_ROS_PREFIX");
+use renoir_bench::config::{self, Config, Mode};
+use renoir_bench::report::{self, MemcpyRow, Row, PEER, RENOIR};
+use renoir_bench::runner::{self, Env, Rmw, RunOutcome, Status};
+use renoir_bench::{machine, plot, RCL_EXE, ROS_LIBS, ROS_PREFIX};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -114,6 +105,27 @@ fn rmws(cli: &Cli) -> Vec<Rmw> {
     v
 }
 
+/// The workspace's commit, with "+dirty" when the work tree has changes.
+fn git_describe() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(h) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            format!("{h}{}", if dirty { "+dirty" } else { "" })
+        }
+        None => "unknown".into(),
+    }
+}
+
 /// UTC time as 20261123T184500Z, without a date library.
 fn utc_stamp() -> String {
     let secs = SystemTime::now()
@@ -147,6 +159,7 @@ struct Report<'a> {
     wall_s: f64,
     machine: &'a machine::Machine,
     ros_prefix: &'static str,
+    git: String,
     rmws: &'a [Rmw],
     repeats: usize,
     note: &'static str,
@@ -331,6 +344,7 @@ fn main() {
         wall_s: wall,
         machine: &machine,
         ros_prefix: ROS_PREFIX,
+        git: git_describe(),
         rmws: &rmws,
         repeats,
         note: "latency publish->take in microseconds; rates per subscriber; CPU % of one core",
