@@ -3,7 +3,7 @@
 header.stamp = the time of publishing (wall clock), for image_sub.py to
 measure publish -> callback latency.
 
-Options: --width --height --rate --count (0 = forever)."""
+Options: --width --height --rate --count (0 = forever) --seconds."""
 import argparse
 import time
 
@@ -20,6 +20,7 @@ def main():
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--rate", type=float, default=30.0)
     ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0 = never)")
     a = ap.parse_args()
 
     rclpy.init()
@@ -34,8 +35,9 @@ def main():
     period = 1.0 / a.rate
     n = 0
     next_t = time.monotonic()
+    stop = next_t + a.seconds if a.seconds else float("inf")
     try:
-        while rclpy.ok() and (a.count == 0 or n < a.count):
+        while rclpy.ok() and (a.count == 0 or n < a.count) and time.monotonic() < stop:
             msg.data = frames[n % len(frames)]
             msg.header.frame_id = f"frame {n}"
             now = time.time_ns()

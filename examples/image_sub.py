@@ -2,7 +2,7 @@
 """Subscribe to /image and print a live latency summary (publish stamp in
 header.stamp -> callback), and at the end p50 / p99 / max.
 
-Options: --count N (stop after N frames; 0 = until Ctrl-C)."""
+Options: --count N (stop after N frames; 0 = until Ctrl-C), --seconds S."""
 import argparse
 import time
 
@@ -20,6 +20,7 @@ def pct(xs, p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0 = never)")
     a = ap.parse_args()
 
     rclpy.init()
@@ -39,8 +40,9 @@ def main():
                   f"max {max(recent):7.3f}", flush=True)
 
     node.create_subscription(Image, "image", cb, QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
+    stop = time.monotonic() + a.seconds if a.seconds else float("inf")
     try:
-        while rclpy.ok() and (a.count == 0 or len(lat_ms) < a.count):
+        while rclpy.ok() and (a.count == 0 or len(lat_ms) < a.count) and time.monotonic() < stop:
             rclpy.spin_once(node, timeout_sec=0.5)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
