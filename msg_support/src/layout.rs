@@ -148,6 +148,9 @@ pub struct MessageLayout {
     /// trailing padding). Arrays/sequences of such messages are then copied
     /// with one memcpy (little-endian hosts).
     pub plain_align: Option<usize>,
+    /// CDR alignment of the first primitive of a plain type (where CDR puts
+    /// the padding before one value); 1 when not plain.
+    pub plain_first_align: usize,
     pub(crate) init_fn: crate::ffi::introspect::InitFn,
 }
 
@@ -163,22 +166,28 @@ impl MessageLayout {
     }
 }
 
-/// Computes [`MessageLayout::plain_align`] for a field list.
-pub(crate) fn plain_align(fields: &[Field], size_of: usize) -> Option<usize> {
+/// Computes ([`MessageLayout::plain_align`], [`MessageLayout::plain_first_align`])
+/// for a field list.
+pub(crate) fn plain_align(fields: &[Field], size_of: usize) -> Option<(usize, usize)> {
     let mut cdr = 0usize;
     let mut max_align = 1usize;
+    let mut first_align = None;
     for f in fields {
         let count = match f.arity {
             Arity::Single => 1,
             Arity::Array(n) => n,
             Arity::Sequence { .. } => return None,
         };
-        let (align, size) = match &f.ty {
+        let (align, first, size) = match &f.ty {
             FieldType::Primitive(Primitive::Bool | Primitive::LongDouble) => return None,
-            FieldType::Primitive(p) => (p.align(), p.size()),
-            FieldType::Message(m) => (m.plain_align?, m.size_of),
+            FieldType::Primitive(p) => (p.align(), p.align(), p.size()),
+            FieldType::Message(m) => (m.plain_align?, m.plain_first_align, m.size_of),
             FieldType::String { .. } | FieldType::WString { .. } => return None,
         };
+        if count == 0 {
+            return None;
+        }
+        first_align.get_or_insert(first);
         cdr = crate::cdr::align_up(cdr, align);
         if cdr != f.offset {
             return None;
@@ -187,7 +196,7 @@ pub(crate) fn plain_align(fields: &[Field], size_of: usize) -> Option<usize> {
         max_align = max_align.max(align);
     }
     if cdr == size_of && size_of > 0 {
-        Some(max_align)
+        Some((max_align, first_align.unwrap_or(1)))
     } else {
         None
     }

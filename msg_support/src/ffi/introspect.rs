@@ -591,7 +591,8 @@ pub(crate) unsafe fn layout_from_members(
         size_of,
         fields,
         min_cdr_size,
-        plain_align: plain,
+        plain_align: plain.map(|p| p.0),
+        plain_first_align: plain.map_or(1, |p| p.1),
         init_fn,
     });
     // A concurrent resolver may have won the race: everyone gets the cached one.

@@ -13,6 +13,18 @@ use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
 /// Arrays/sequences of plain nested messages are one memcpy (little-endian only).
 const PLAIN_FAST_PATH: bool = cfg!(target_endian = "little");
 
+/// True when plain elements of `m` written from CDR position `pos` have
+/// exactly their memory bytes: CDR pads to the first primitive's alignment,
+/// and from there every offset must match memory, which holds when that
+/// start is aligned to the type's largest alignment.
+fn plain_start(m: &MessageLayout, pos: usize) -> bool {
+    let start = align_up(pos, m.plain_first_align);
+    match m.plain_align {
+        Some(a) => align_up(start, a) == start,
+        None => false,
+    }
+}
+
 /// Fast-CDR does not align before an array/sequence of zero primitives.
 const ALIGN_EMPTY_ARRAYS: bool = false;
 
@@ -326,17 +338,14 @@ pub(crate) unsafe fn write_message<S: Sink>(
                         out.prims(1, 1, &tmp)?;
                     }
                     (FieldType::Message(m), Elems::Contig { ptr, len, stride })
-                        if PLAIN_FAST_PATH
-                            && *len > 0
-                            && m.plain_align
-                                .is_some_and(|a| align_up(out.position(), a) == out.position()) =>
+                        if PLAIN_FAST_PATH && *len > 0 && plain_start(m, out.position()) =>
                     {
                         // Plain nested messages at an aligned position: CDR bytes ==
                         // memory bytes (see MessageLayout::plain_align).
                         // SAFETY: `len` contiguous elements of `stride` bytes at `ptr`.
                         let src =
                             unsafe { std::slice::from_raw_parts(*ptr as *const u8, len * stride) };
-                        out.bytes(src)?;
+                        out.prims(m.plain_first_align, 1, src)?;
                     }
                     (ty, e) => {
                         for i in 0..len {
@@ -636,16 +645,13 @@ unsafe fn read_elems(
             Ok(())
         }
         (FieldType::Message(m), Elems::Contig { ptr, stride, .. })
-            if PLAIN_FAST_PATH
-                && n > 0
-                && m.plain_align
-                    .is_some_and(|a| align_up(r.position(), a) == r.position()) =>
+            if PLAIN_FAST_PATH && n > 0 && plain_start(m, r.position()) =>
         {
             let total = n.checked_mul(*stride).ok_or(DeserializeError::Truncated {
                 offset: r.position(),
                 needed: usize::MAX,
             })?;
-            let src = r.take(1, total)?;
+            let src = r.take(m.plain_first_align, total)?;
             // SAFETY: `n` contiguous plain elements (no pointers, no bools) of
             // `stride` bytes at `ptr`, exclusively ours; any bit pattern is valid.
             let dst = unsafe { std::slice::from_raw_parts_mut(*ptr, total) };
