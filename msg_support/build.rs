@@ -212,8 +212,9 @@ fn main() {
     // LD_LIBRARY_PATH (DT_RPATH also applies to indirect dependencies).
     let rpath: Vec<String> = libs.iter().map(|d| d.display().to_string()).collect();
     let arg = format!("-Wl,--disable-new-dtags,-rpath,{}", rpath.join(":"));
-    println!("cargo:rustc-link-arg-tests={arg}");
-    println!("cargo:rustc-link-arg-benches={arg}");
+    // (`rustc-link-arg` applies only to this package's own linked targets:
+    // unit tests, integration tests, benches; never to crates depending on it.)
+    println!("cargo:rustc-link-arg={arg}");
     println!(
         "cargo:rustc-env=RENOIR_BUILD_ROS_PREFIX={}",
         prefix.display()

@@ -144,8 +144,8 @@ pub struct MessageLayout {
     pub min_cdr_size: usize,
     /// `Some(a)` when one value's CDR bytes equal its in-memory bytes whenever it
     /// starts at a CDR position aligned to `a` (only non-bool primitives, fixed
-    /// arrays of them and such nested messages, no padding differences, no
-    /// trailing padding). Arrays/sequences of such messages are then copied
+    /// arrays of them and such nested messages, no padding bytes at all in
+    /// memory, so no uninitialized byte is ever copied). Arrays/sequences of such messages are then copied
     /// with one memcpy (little-endian hosts).
     pub plain_align: Option<usize>,
     /// CDR alignment of the first primitive of a plain type (where CDR puts
@@ -188,8 +188,9 @@ pub(crate) fn plain_align(fields: &[Field], size_of: usize) -> Option<(usize, us
             return None;
         }
         first_align.get_or_insert(first);
-        cdr = crate::cdr::align_up(cdr, align);
-        if cdr != f.offset {
+        // No padding anywhere: CDR would write zeros where memory holds
+        // unspecified padding bytes, so a struct with padding is never plain.
+        if crate::cdr::align_up(cdr, align) != cdr || cdr != f.offset {
             return None;
         }
         cdr = cdr.checked_add(size.checked_mul(count)?)?;

@@ -797,3 +797,174 @@ unsafe fn read_one(
         FieldType::Message(m) => unsafe { read_message(m, p, r) },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ffi::introspect::{InitFn, MemberFns};
+    use crate::layout::plain_align;
+
+    fn field(name: &str, ty: FieldType, arity: Arity, offset: usize) -> Field {
+        Field {
+            name: name.into(),
+            ty,
+            arity,
+            offset,
+            fns: MemberFns::default(),
+        }
+    }
+
+    fn layout(name: &str, size_of: usize, fields: Vec<Field>) -> Arc<MessageLayout> {
+        let plain = plain_align(&fields, size_of);
+        Arc::new(MessageLayout {
+            package: "t".into(),
+            subfolder: "msg".into(),
+            name: name.into(),
+            flavor: Flavor::C,
+            size_of,
+            min_cdr_size: 1,
+            plain_align: plain.map(|p| p.0),
+            plain_first_align: plain.map_or(1, |p| p.1),
+            fields,
+            init_fn: InitFn::C {
+                init: None,
+                fini: None,
+            },
+        })
+    }
+
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Default)]
+    struct Inner {
+        a: u32,
+        b: u32,
+        c: f64,
+    }
+
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Default)]
+    struct OuterU8 {
+        x: u8,
+        arr: [Inner; 2],
+    }
+
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Default)]
+    struct OuterF64 {
+        x: f64,
+        arr: [Inner; 2],
+    }
+
+    fn inner() -> Arc<MessageLayout> {
+        layout(
+            "Inner",
+            16,
+            vec![
+                field("a", FieldType::Primitive(Primitive::U32), Arity::Single, 0),
+                field("b", FieldType::Primitive(Primitive::U32), Arity::Single, 4),
+                field("c", FieldType::Primitive(Primitive::F64), Arity::Single, 8),
+            ],
+        )
+    }
+
+    fn roundtrip<T: Copy + PartialEq + std::fmt::Debug + Default>(
+        l: &MessageLayout,
+        v: &T,
+    ) -> Vec<u8> {
+        let mut c = Counter(0);
+        // SAFETY: `v` is a valid T described by `l`.
+        unsafe { write_message(l, v as *const T as *const u8, &mut c) }.unwrap();
+        let mut buf = vec![0xEEu8; c.0];
+        let mut w = Writer::new(&mut buf);
+        // SAFETY: as above.
+        unsafe { write_message(l, v as *const T as *const u8, &mut w) }.unwrap();
+        assert_eq!(w.position(), c.0);
+        let mut back = T::default();
+        let mut r = Reader::new(&buf);
+        // SAFETY: `back` is a valid T, exclusively borrowed.
+        unsafe { read_message(l, &mut back as *mut T as *mut u8, &mut r) }.unwrap();
+        assert_eq!(&back, v);
+        buf
+    }
+
+    #[test]
+    fn plain_type_detection() {
+        let i = inner();
+        assert_eq!(i.plain_align, Some(8));
+        assert_eq!(i.plain_first_align, 4);
+        // Padding inside or at the end in memory: not plain.
+        let inside = layout(
+            "Inside",
+            16,
+            vec![
+                field("a", FieldType::Primitive(Primitive::U32), Arity::Single, 0),
+                field("b", FieldType::Primitive(Primitive::F64), Arity::Single, 8),
+            ],
+        );
+        assert_eq!(inside.plain_align, None);
+        let tail = layout(
+            "Tail",
+            16,
+            vec![
+                field("b", FieldType::Primitive(Primitive::F64), Arity::Single, 0),
+                field("a", FieldType::Primitive(Primitive::U32), Arity::Single, 8),
+            ],
+        );
+        assert_eq!(tail.plain_align, None);
+    }
+
+    #[test]
+    fn plain_nested_unaligned_start_takes_per_element_path() {
+        let i = inner();
+        let l = layout(
+            "OuterU8",
+            std::mem::size_of::<OuterU8>(),
+            vec![
+                field("x", FieldType::Primitive(Primitive::U8), Arity::Single, 0),
+                field("arr", FieldType::Message(i), Arity::Array(2), 8),
+            ],
+        );
+        let v = OuterU8 {
+            x: 7,
+            arr: [Inner { a: 1, b: 5, c: 2.0 }, Inner { a: 3, b: 6, c: 4.0 }],
+        };
+        let bytes = roundtrip(&l, &v);
+        // Per element: x@0, a0@4, b0@8, c0@16 (padded), a1@24, b1@28, c1@32.
+        let mut want = vec![7u8, 0, 0, 0];
+        want.extend_from_slice(&1u32.to_le_bytes());
+        want.extend_from_slice(&5u32.to_le_bytes());
+        want.extend_from_slice(&[0; 4]);
+        want.extend_from_slice(&2f64.to_le_bytes());
+        want.extend_from_slice(&3u32.to_le_bytes());
+        want.extend_from_slice(&6u32.to_le_bytes());
+        want.extend_from_slice(&4f64.to_le_bytes());
+        assert_eq!(bytes, want);
+    }
+
+    #[test]
+    fn plain_nested_aligned_start_is_memcpy() {
+        let i = inner();
+        let l = layout(
+            "OuterF64",
+            std::mem::size_of::<OuterF64>(),
+            vec![
+                field("x", FieldType::Primitive(Primitive::F64), Arity::Single, 0),
+                field("arr", FieldType::Message(i), Arity::Array(2), 8),
+            ],
+        );
+        let v = OuterF64 {
+            x: 0.5,
+            arr: [Inner { a: 1, b: 5, c: 2.0 }, Inner { a: 3, b: 6, c: 4.0 }],
+        };
+        let bytes = roundtrip(&l, &v);
+        let mut want = 0.5f64.to_le_bytes().to_vec();
+        for (a, b, c) in [(1u32, 5u32, 2f64), (3, 6, 4.0)] {
+            want.extend_from_slice(&a.to_le_bytes());
+            want.extend_from_slice(&b.to_le_bytes());
+            want.extend_from_slice(&c.to_le_bytes());
+        }
+        assert_eq!(bytes, want);
+    }
+}
