@@ -10,7 +10,6 @@ use crate::sys::*;
 use crate::transport::{self, Qos, Sample};
 use crate::typesupport::SrvType;
 use crate::wait::Waitable;
-use renoir_core::sync::atomic::{AtomicI64, Ordering};
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Mutex;
@@ -23,7 +22,7 @@ pub struct Client {
     pub replies: transport::Subscriber,
     pub req_qos: Qos,
     pub rep_qos: Qos,
-    next_seq: AtomicI64,
+    next_seq: Mutex<i64>,
     /// Replies addressed to this client, pulled off the shared reply topic.
     pending: Mutex<VecDeque<Sample>>,
     pub on_new_response: Mutex<Option<Callback>>,
@@ -104,7 +103,7 @@ pub unsafe extern "C" fn rmw_create_client(
             replies,
             req_qos,
             rep_qos,
-            next_seq: AtomicI64::new(1),
+            next_seq: Mutex::new(1),
             pending: Mutex::new(VecDeque::new()),
             on_new_response: Mutex::new(None),
         });
@@ -147,8 +146,11 @@ pub unsafe extern "C" fn rmw_send_request(
         // SAFETY: as above.
         let sid = unsafe { ffi::m(sequence_id, "sequence_id") }?;
         ffi::nn(ros_request, "ros_request")?;
-        // Relaxed: a unique-number counter, nothing else published through it.
-        let seq = c.next_seq.fetch_add(1, Ordering::Relaxed);
+        let seq = {
+            let mut n = lock(&c.next_seq);
+            *n += 1;
+            *n - 1
+        };
         // SAFETY: rcl passes a request message of the client's type.
         unsafe { send(&c.requests, &c.ty.request, &c.gid(), seq, ros_request) }?;
         *sid = seq;

@@ -229,9 +229,9 @@ pub unsafe fn fill_string_array(
     items: &[String],
     alloc: rcutils_allocator_t,
 ) -> RResult<()> {
-    let mut a = alloc;
+    let a = alloc;
     // SAFETY: `arr` valid per contract; `a` a valid allocator.
-    let rc = unsafe { rcutils_string_array_init(arr, items.len(), &mut a) };
+    let rc = unsafe { rcutils_string_array_init(arr, items.len(), &a) };
     if rc != RCUTILS_RET_OK as i32 {
         return Err(RmwError::bad_alloc("rcutils_string_array_init failed"));
     }

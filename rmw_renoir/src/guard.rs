@@ -2,23 +2,23 @@
 
 use crate::ffi::{self, RResult, RmwError, IDENTIFIER};
 use crate::init::{self, Context};
+use crate::subscription::lock;
 use crate::sys::*;
 use crate::transport::Domain;
-use renoir_core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A guard condition. A graph guard condition is also ready whenever the
 /// domain's graph version moved since it was last reported.
 pub struct GuardCondition {
-    triggered: AtomicBool,
+    triggered: Mutex<bool>,
     domain: Arc<Domain>,
-    graph_seen: Option<AtomicU64>,
+    graph_seen: Option<Mutex<u64>>,
 }
 
 impl GuardCondition {
     pub fn new(domain: Arc<Domain>) -> Self {
         GuardCondition {
-            triggered: AtomicBool::new(false),
+            triggered: Mutex::new(false),
             domain,
             graph_seen: None,
         }
@@ -27,9 +27,9 @@ impl GuardCondition {
     pub fn new_graph(domain: Arc<Domain>) -> Self {
         let v = domain.graph_version();
         GuardCondition {
-            triggered: AtomicBool::new(false),
+            triggered: Mutex::new(false),
             domain,
-            graph_seen: Some(AtomicU64::new(v)),
+            graph_seen: Some(Mutex::new(v)),
         }
     }
 
@@ -40,19 +40,16 @@ impl GuardCondition {
     /// Trigger: set the flag, then ring this process's doorbell so a
     /// blocked rmw_wait (in any thread) re-checks.
     pub fn trigger(&self) {
-        // Release: pairs with the AcqRel swap in `take_ready`.
-        self.triggered.store(true, Ordering::Release);
+        *lock(&self.triggered) = true;
         self.domain.ring();
     }
 
     /// Ready (and consume the trigger)?
     pub fn take_ready(&self) -> bool {
-        let mut ready = self.triggered.swap(false, Ordering::AcqRel);
+        let mut ready = std::mem::take(&mut *lock(&self.triggered));
         if let Some(seen) = &self.graph_seen {
             let v = self.domain.graph_version();
-            // Only this wait set's thread updates `seen`; Relaxed is enough
-            // (the graph itself is read through the domain's own locks).
-            if seen.swap(v, Ordering::Relaxed) != v {
+            if std::mem::replace(&mut *lock(seen), v) != v {
                 ready = true;
             }
         }

@@ -3,7 +3,6 @@
 use crate::ffi::{self, RResult, RmwError, IDENTIFIER};
 use crate::sys::*;
 use crate::transport::Domain;
-use renoir_core::sync::atomic::{AtomicBool, Ordering};
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, Once};
 
@@ -13,7 +12,7 @@ pub struct Context {
     pub domain: Arc<Domain>,
     pub enclave: String,
     pub localhost_only: bool,
-    shut_down: AtomicBool,
+    shut_down: Mutex<bool>,
 }
 
 /// Every domain this process joined, for the exit-time cleanup.
@@ -77,18 +76,17 @@ impl Context {
             domain,
             enclave,
             localhost_only,
-            shut_down: AtomicBool::new(false),
+            shut_down: Mutex::new(false),
         }))
     }
 
     pub fn shutdown(&self) {
-        // Release: pairs with the Acquire in `is_shut_down`.
-        self.shut_down.store(true, Ordering::Release);
+        *self.shut_down.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.domain.ring();
     }
 
     pub fn is_shut_down(&self) -> bool {
-        self.shut_down.load(Ordering::Acquire)
+        *self.shut_down.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -11,7 +11,6 @@ use crate::sys::*;
 use crate::transport::{self, EndpointKind, Qos, Sample, SampleInfo};
 use crate::typesupport::MsgType;
 use crate::wait::Waitable;
-use renoir_core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,7 +63,7 @@ pub struct Subscription {
     pub filter: Mutex<Option<Filter>>,
     /// Samples already pulled from the transport (passed the filter).
     pending: Mutex<VecDeque<Sample>>,
-    reception_seq: AtomicU64,
+    reception_seq: Mutex<u64>,
     pub on_new_message: Mutex<Option<Callback>>,
 }
 
@@ -96,8 +95,9 @@ impl Subscription {
         info.source_timestamp = si.source_timestamp_ns;
         info.received_timestamp = si.received_timestamp_ns;
         info.publication_sequence_number = si.sequence;
-        // Relaxed: a per-subscription counter, no data published through it.
-        info.reception_sequence_number = self.reception_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut n = lock(&self.reception_seq);
+        *n += 1;
+        info.reception_sequence_number = *n;
         info.publisher_gid = ffi::gid(si.publisher_gid);
         info.from_intra_process = false;
     }
@@ -246,7 +246,7 @@ pub unsafe extern "C" fn rmw_create_subscription(
             events,
             filter: Mutex::new(filter),
             pending: Mutex::new(VecDeque::new()),
-            reception_seq: AtomicU64::new(0),
+            reception_seq: Mutex::new(0),
             on_new_message: Mutex::new(None),
         });
         let tp = s.topic.as_ptr();
