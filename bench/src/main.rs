@@ -272,6 +272,7 @@ fn main() {
                         subscribers: vec![],
                         lat_ns: vec![],
                         shm_left: 0,
+                        notes: vec![],
                     }
                 } else {
                     domain = domain % 200 + 1;
@@ -292,6 +293,12 @@ fn main() {
                             );
                         }
                         _ => consecutive_fail[ri] = 0,
+                    }
+                    for n in &o.notes {
+                        note(
+                            &pb,
+                            format!("note: {} {} #{}: {n}", cfg.key(), rmw.name, rep + 1),
+                        );
                     }
                     if o.shm_left > 0 {
                         note(

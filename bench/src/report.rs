@@ -493,6 +493,7 @@ mod tests {
             subscribers: vec![],
             lat_ns: vec![p50_ns; 10],
             shm_left: 0,
+            notes: vec![],
         }
     }
 
@@ -545,6 +546,7 @@ mod tests {
             subscribers: vec![],
             lat_ns: vec![],
             shm_left: 0,
+            notes: vec![],
         };
         let row = make_row(&cfg, RENOIR, vec![run]);
         assert_eq!(row.status, "fail");

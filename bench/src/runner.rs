@@ -80,6 +80,9 @@ pub struct RunOutcome {
     #[serde(skip)]
     pub lat_ns: Vec<u64>,
     pub shm_left: usize,
+    /// Oddities that did not spoil the numbers (e.g. a process that wrote
+    /// its result and then hung in the middleware's shutdown).
+    pub notes: Vec<String>,
 }
 
 pub struct Env<'a> {
@@ -285,6 +288,7 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
         subscribers: Vec::new(),
         lat_ns: Vec::new(),
         shm_left: 0,
+        notes: Vec::new(),
     };
     if let Err(e) = fs::create_dir_all(dir) {
         out.reason = format!("cannot create {}: {e}", dir.display());
@@ -401,7 +405,11 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
                 }
                 match r.status.as_str() {
                     "ok" if clean => {}
-                    "ok" => reasons.push(p.describe_exit()),
+                    // Complete result, then stuck or died in teardown: the
+                    // numbers stand, the oddity is recorded.
+                    "ok" => out
+                        .notes
+                        .push(format!("{} after writing its result", p.describe_exit())),
                     "n/a" => na = true,
                     _ => reasons.push(format!("{}: {}", p.name, r.error)),
                 }
@@ -421,7 +429,10 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
             out.publisher = res;
         }
     }
-    if hard_hit {
+    if hard_hit && reasons.is_empty() && !out.notes.is_empty() {
+        out.notes
+            .push(format!("hard timeout after {:.0} s", hard.as_secs_f64()));
+    } else if hard_hit {
         reasons.insert(0, format!("hard timeout after {:.0} s", hard.as_secs_f64()));
     }
     if na && out.subscribers.iter().all(|s| s.status == "n/a") {
