@@ -536,7 +536,8 @@ impl Domain {
     pub fn graph(&self) -> Graph {
         self.maybe_reap();
         let mut live = Liveness::new(&self.prefix, self.id);
-        let version = self.graph_version();
+        let mut saw_dead = false;
+        let mut version = self.graph_version();
         let mut nodes = Vec::new();
         let mut node_by_slot: HashMap<(u32, u32), (String, String)> = HashMap::new();
         for i in 0..MAX_NODES {
@@ -554,7 +555,11 @@ impl Domain {
             else {
                 continue;
             };
-            if r.slot.reload() != w || !live.alive(w.pid(), start, Some((ps, pg)), None) {
+            if r.slot.reload() != w {
+                continue;
+            }
+            if !live.alive(w.pid(), start, Some((ps, pg)), None) {
+                saw_dead = true;
                 continue;
             }
             node_by_slot.insert((i as u32, w.gen()), (name.clone(), ns.clone()));
@@ -583,6 +588,7 @@ impl Domain {
             let ng = r.node_gen.load(Ordering::Relaxed);
             let key = ep_key(&self.prefix, self.id, i as u32, w.gen());
             if !live.alive(w.pid(), r.slot.owner_start(), Some((ps, pg)), Some(&key)) {
+                saw_dead = true;
                 continue;
             }
             let mut info = info;
@@ -591,6 +597,11 @@ impl Domain {
                 info.node_namespace = nsp.clone();
             }
             endpoints.push(info);
+        }
+        // Whoever notices a dead owner reaps it, so the graph we return and
+        // the registry (and everybody's graph version) agree.
+        if saw_dead && self.reap() > 0 {
+            version = self.graph_version();
         }
         Graph {
             version,
@@ -774,6 +785,8 @@ impl Domain {
     /// Try to unlink the registry if no process is a member any more.
     fn try_close(&self) {
         let hdr = self.header();
+        // Dead members must not keep the registry alive.
+        reap_tables(&self.region, &self.lay, &self.prefix, self.id, &self.name);
         if any_member(&self.region, &self.lay) {
             return;
         }
