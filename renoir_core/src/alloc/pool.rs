@@ -394,7 +394,10 @@ impl Pool {
         // Relaxed: statistics only.
         hdr.allocs.fetch_add(1, Ordering::Relaxed);
         let now = hdr.in_use.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        hdr.high_water.fetch_max(now, Ordering::Relaxed);
+        // Plain load first: the RMW is only needed when a new maximum is set.
+        if now > hdr.high_water.load(Ordering::Relaxed) {
+            hdr.high_water.fetch_max(now, Ordering::Relaxed);
+        }
     }
 
     /// Take a never-used block (bounded growth).
@@ -489,13 +492,9 @@ impl Pool {
         }
         self.push(index);
         let hdr = self.hdr();
-        // Relaxed: statistics only. Saturating, since a peer may have
-        // corrupted the counter.
-        let _ = hdr
-            .in_use
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_sub(1))
-            });
+        // Relaxed: statistics only. Wrapping (one RMW, no CAS loop);
+        // `stats` clamps the value, since a peer may corrupt the counter.
+        hdr.in_use.fetch_sub(1, Ordering::Relaxed);
         hdr.frees.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -537,7 +536,7 @@ impl Pool {
             block_size: self.geo.block_size,
             capacity: self.geo.capacity,
             carved: h.carved.load(Ordering::Relaxed).min(self.geo.capacity),
-            in_use: h.in_use.load(Ordering::Relaxed),
+            in_use: h.in_use.load(Ordering::Relaxed).min(self.geo.capacity),
             high_water: h.high_water.load(Ordering::Relaxed),
             allocs: h.allocs.load(Ordering::Relaxed),
             frees: h.frees.load(Ordering::Relaxed),
