@@ -1,7 +1,10 @@
 //! `renoir clean`: unlink regions whose creator is dead (pid gone, or pid
 //! reused by another process: the start time differs), and files with our
 //! prefix that never became valid regions once older than a grace period.
-//! Regions flagged "keep when creator dies" are left alone.
+//! Regions flagged "keep when creator dies" (domain registries) are left to
+//! the registry's own reaper, which this command runs first (not in
+//! `--dry-run`: reaping records cannot be previewed): dead members' records
+//! are reclaimed, and a registry nobody uses any more is removed.
 
 use super::{human_bytes, CmdResult, Selection};
 use renoir_core::region;
@@ -25,7 +28,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CmdResult {
+    // The library's registry reaper reads the selection from the
+    // environment; this process is single-threaded here.
+    args.sel.export_env();
     let dir = args.sel.dir();
+    let registry = (!args.dry_run).then(|| renoir_core::cleanup::clean(None));
     let report = region::clean_in(
         &dir,
         &args.sel.prefix(),
@@ -34,8 +41,34 @@ pub fn run(args: Args) -> CmdResult {
     )
     .map_err(|e| format!("cannot clean {}: {e}", dir.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(reg) = &registry {
+            v["registry"] = serde_json::json!({
+                "domains": reg.domains,
+                "records_reclaimed": reg.records,
+                "registries_removed": reg.registries_removed,
+                "segments_removed": reg.segments_removed,
+                "errors": reg.errors,
+            });
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        if let Some(reg) = &registry {
+            if !reg.domains.is_empty() {
+                println!(
+                    "registries of domains {:?}: reclaimed {} record(s) of dead processes, removed {} unused registr(y/ies)",
+                    reg.domains,
+                    reg.records,
+                    reg.registries_removed.len()
+                );
+            }
+            for s in &reg.segments_removed {
+                println!("removed {s} (dead owner)");
+            }
+            for e in &reg.errors {
+                eprintln!("{e}");
+            }
+        }
         let verb = if args.dry_run {
             "would remove"
         } else {
@@ -62,7 +95,8 @@ pub fn run(args: Args) -> CmdResult {
             report.kept
         );
     }
-    Ok(if report.errors.is_empty() {
+    let reg_errors = registry.as_ref().is_some_and(|r| !r.errors.is_empty());
+    Ok(if report.errors.is_empty() && !reg_errors {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -32,6 +32,18 @@ impl Selection {
             .clone()
             .unwrap_or_else(renoir_core::platform::shm::prefix)
     }
+
+    /// Make the selection the library's default (`RENOIR_SHM_DIR`,
+    /// `RENOIR_SHM_PREFIX`) for code that reads the environment. Call only
+    /// while the process is single-threaded.
+    pub fn export_env(&self) {
+        if let Some(d) = &self.dir {
+            std::env::set_var("RENOIR_SHM_DIR", d);
+        }
+        if let Some(p) = &self.prefix {
+            std::env::set_var("RENOIR_SHM_PREFIX", p);
+        }
+    }
 }
 
 /// `1536` -> `1.5 KiB`.
