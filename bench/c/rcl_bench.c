@@ -459,7 +459,10 @@ static void write_result(const struct opts *o, struct result *r) {
   double mean = 0.0;
   for (size_t i = 0; i < r->nlat; i++) mean += (double)r->lat[i];
   mean = r->nlat ? mean / (double)r->nlat / 1000.0 : -1.0;
-  uint64_t n = strcmp(o->role, "pub") == 0 ? r->sent : r->received;
+  /* The publisher's window spans n send periods; a subscriber's runs from
+   * its first to its last measured message, n - 1 periods. */
+  bool is_pub = strcmp(o->role, "pub") == 0;
+  uint64_t n = is_pub ? r->sent : (r->received > 0 ? r->received - 1 : 0);
   double rate = r->window_s > 0 ? (double)n / r->window_s : 0.0;
   fprintf(f, "{\"role\":\"%s\",\"id\":%d,\"status\":", o->role, o->id);
   json_escape(f, r->status);
