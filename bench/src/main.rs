@@ -53,6 +53,9 @@ struct Cli {
     /// Skip the PNG plots.
     #[arg(long)]
     no_plot: bool,
+    /// Extra environment for every benchmark process, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_parser = parse_kv)]
+    extra_env: Vec<(String, String)>,
     /// Print the plan and exit.
     #[arg(long)]
     list: bool,
@@ -60,6 +63,13 @@ struct Cli {
     /// remaining runs become failure rows without running).
     #[arg(long, default_value_t = 3)]
     max_consecutive_failures: usize,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
 }
 
 fn workspace_root() -> PathBuf {
@@ -160,6 +170,7 @@ struct Report<'a> {
     machine: &'a machine::Machine,
     ros_prefix: &'static str,
     git: String,
+    extra_env: &'a [(String, String)],
     rmws: &'a [Rmw],
     repeats: usize,
     note: &'static str,
@@ -240,6 +251,7 @@ fn main() {
         ros_libs: ROS_LIBS,
         shm_prefix: &shm_prefix,
         log_dir: &log_dir,
+        extra_env: &cli.extra_env,
     };
     let t_all = Instant::now();
     let total = (plan.len() * rmws.len() * repeats) as u64;
@@ -352,6 +364,7 @@ fn main() {
         machine: &machine,
         ros_prefix: ROS_PREFIX,
         git: git_describe(),
+        extra_env: &cli.extra_env,
         rmws: &rmws,
         repeats,
         note: "latency publish->take in microseconds; rates per subscriber; CPU % of one core",

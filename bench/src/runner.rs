@@ -90,6 +90,8 @@ pub struct Env<'a> {
     pub ros_libs: &'a str,
     pub shm_prefix: &'a str,
     pub log_dir: &'a Path,
+    /// Extra KEY=VALUE variables for every process (e.g. rmw tuning).
+    pub extra_env: &'a [(String, String)],
 }
 
 struct Proc {
@@ -203,6 +205,9 @@ fn spawn(
         .stderr(stderr);
     if let Some(p) = &rmw.preload {
         cmd.env("LD_PRELOAD", p);
+    }
+    for (k, v) in env.extra_env {
+        cmd.env(k, v);
     }
     let child = cmd.spawn()?;
     Ok(Proc {

@@ -47,6 +47,7 @@ fn one_small_run_on_fastrtps() {
         ros_libs: ROS_LIBS,
         shm_prefix: "renoirbenchsmoke",
         log_dir: &dir,
+        extra_env: &[],
     };
     let domain = 150 + std::process::id() % 50;
     let out = runner::run(&cfg, &rmw, domain, &dir.join("run"), &env);
