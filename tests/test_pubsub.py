@@ -74,3 +74,14 @@ def test_incompatible_qos_event(ros):
     assert ev["policy"] == 16  # RMW_QOS_POLICY_RELIABILITY (1 << 4)
     lis.wait_for("done", timeout=20)
     assert not lis.events("msg"), "incompatible QoS must not deliver"
+
+
+def test_content_filter(ros):
+    lis = ros.spawn("listener.py", "--timeout", "6", "--filter", "data LIKE %0 OR data = 'hello 3'",
+                    "--params", "'hello 1%'")
+    assert lis.wait_for("ready")["cft"] is True
+    tal = ros.spawn("talker.py", "--count", "20", "--period", "0.01", "--wait-match", "1")
+    lis.wait_for("done", timeout=20)
+    got = [d["msg"]["data"] for d in lis.events("msg")]
+    want = ["hello 1", "hello 3"] + [f"hello {i}" for i in range(10, 20)]
+    assert got == want

@@ -38,13 +38,32 @@ if a.events:
                                         policy=int(e.last_policy_kind)),
         matched=lambda e: emit(event="matched", current=e.current_count, total=e.total_count),
     )
-if a.filter:
-    from rclpy.subscription_content_filter_options import ContentFilterOptions
-    kw["content_filter_options"] = ContentFilterOptions(
-        filter_expression=a.filter,
-        expression_parameters=[p for p in a.params.split(",") if p])
 sub = node.create_subscription(T, a.topic, cb, qos_from(a.qos), **kw)
-emit(event="ready", cft=sub.is_cft_enabled if a.filter else False)
+cft = False
+if a.filter:
+    # rclpy (Jazzy) has no content-filter API: set it through rcl with ctypes.
+    import ctypes
+    rcl = ctypes.CDLL("librcl.so")
+    rcl.rcl_subscription_content_filter_options_init.restype = ctypes.c_int
+    rcl.rcl_subscription_set_content_filter.restype = ctypes.c_int
+    rcl.rcl_subscription_is_cft_enabled.restype = ctypes.c_bool
+    handle = ctypes.c_void_p(sub.handle.pointer)
+    params = [p.encode() for p in a.params.split(",") if p]
+    argv = (ctypes.c_char_p * max(1, len(params)))(*params)
+    opts = ctypes.create_string_buffer(256)  # rcl_subscription_content_filter_options_t (zeroed)
+    rc = rcl.rcl_subscription_content_filter_options_init(
+        handle, a.filter.encode(), ctypes.c_size_t(len(params)), argv, opts)
+    assert rc == 0, rc
+    rc = rcl.rcl_subscription_set_content_filter(handle, opts)
+    if rc != 0:
+        class ErrStr(ctypes.Structure):
+            _fields_ = [("s", ctypes.c_char * 1024)]
+        rcutils = ctypes.CDLL("librcutils.so")
+        rcutils.rcutils_get_error_string.restype = ErrStr
+        raise SystemExit(f"rcl_subscription_set_content_filter: {rc}: "
+                         f"{rcutils.rcutils_get_error_string().s.decode(errors='replace')}")
+    cft = bool(rcl.rcl_subscription_is_cft_enabled(handle))
+emit(event="ready", cft=cft)
 if a.sleep_first:
     time.sleep(a.sleep_first)
 end = time.time() + a.timeout
