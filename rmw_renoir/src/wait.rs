@@ -129,6 +129,10 @@ pub unsafe fn wait(ctx: &Context, mut s: Sources<'_>, timeout: Option<Duration>)
             }
         };
         let slice = if graph {
+            // Dead peers are found by the core's reaper (pid + start time);
+            // run it (rate-limited inside) so a SIGKILLed node leaves the
+            // graph and fires graph guard conditions without anyone asking.
+            ctx.domain.maybe_reap();
             Some(remaining.map_or(GRAPH_POLL, |r| r.min(GRAPH_POLL)))
         } else {
             remaining
