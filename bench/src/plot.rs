@@ -71,6 +71,7 @@ fn draw(
     title: &str,
     subtitle: &str,
     y_desc: &str,
+    y_fmt: &dyn Fn(&f64) -> String,
     series: &[Series],
 ) -> Result<(), String> {
     let all: Vec<(f64, f64)> = series
@@ -116,7 +117,7 @@ fn draw(
         .x_desc("payload size")
         .y_desc(y_desc)
         .x_label_formatter(&|v| fmt_bytes(*v as usize))
-        .y_label_formatter(&|v| crate::report::fmt_us(*v))
+        .y_label_formatter(y_fmt)
         .draw()
         .map_err(|x| e(&x))?;
     for s in series {
@@ -214,6 +215,7 @@ pub fn plots(
         "publish -> take latency vs message size (30 Hz, 1 subscriber, copy take)",
         machine,
         "latency",
+        &|v| crate::report::fmt_us(*v),
         &lat,
     )?;
     files.push(p);
@@ -241,8 +243,69 @@ pub fn plots(
         "rmw CPU per message: pub + sub, harness excluded (30 Hz, 1 sub, copy)",
         machine,
         "CPU per message",
+        &|v| crate::report::fmt_us(*v),
         &cpu,
     )?;
     files.push(p);
+
+    // Flat-out throughput, 1 subscriber, copy take (MB/s taken).
+    let flat: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.rate == "max" && r.subs == 1 && r.take == "copy" && r.median.is_some())
+        .collect();
+    if !flat.is_empty() {
+        let mut tp: Vec<Series> = rmws
+            .iter()
+            .chain(flat.iter().map(|r| &r.rmw))
+            .fold(Vec::<String>::new(), |mut acc, n| {
+                if !acc.contains(n) {
+                    acc.push(n.clone());
+                }
+                acc
+            })
+            .into_iter()
+            .map(|rmw| Series {
+                color: color(&rmw),
+                points: flat
+                    .iter()
+                    .filter(|r| r.rmw == rmw)
+                    .filter_map(|r| {
+                        r.median
+                            .as_ref()
+                            .map(|m| (r.payload_bytes as f64, m.mb_per_s))
+                    })
+                    .collect(),
+                name: rmw,
+                thin: false,
+            })
+            .collect();
+        tp.push(Series {
+            name: "memcpy".into(),
+            color: color("memcpy"),
+            points: mem
+                .iter()
+                .map(|m| (m.payload_bytes as f64, m.gb_per_s * 1000.0))
+                .collect(),
+            thin: true,
+        });
+        let p = dir.join("throughput_vs_size.png");
+        draw(
+            &p,
+            "flat-out throughput taken by 1 subscriber (copy take, keep last 10)",
+            machine,
+            "MB/s",
+            &|v| {
+                if *v >= 1000.0 {
+                    format!("{:.1} GB/s", v / 1000.0)
+                } else if *v >= 1.0 {
+                    format!("{v:.0} MB/s")
+                } else {
+                    format!("{v:.3} MB/s")
+                }
+            },
+            &tp,
+        )?;
+        files.push(p);
+    }
     Ok(files)
 }
