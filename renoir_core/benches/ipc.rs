@@ -15,6 +15,7 @@
 //!   busy-polling `receive` (its default, no event/waitset).
 //! - memcpy: copying `size` bytes between two heap buffers (the bandwidth
 //!   floor every transport that copies pays once).
+//!
 //! Reported: p50/p99/max round-trip time, CPU time of both processes per
 //! round trip (the child reports its own, start-up excluded), and the p50
 //! ratio to iceoryx2 of the same size, so ratios read off one table.

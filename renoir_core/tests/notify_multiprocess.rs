@@ -112,7 +112,7 @@ fn doorbell_owner_woken_by_two_ringer_processes() {
         wakeups += 1;
     }
     // Two sources, one futex word: woken at most once per ring (+ spurious).
-    assert!(wakeups >= 1 && wakeups <= 4, "{wakeups}");
+    assert!((1..=4).contains(&wakeups), "{wakeups}");
     assert_eq!(bell.seq(), 2);
     for k in kids {
         assert!(wait_child(k, 20).0.success());

@@ -101,7 +101,7 @@ fn broadcast_suite<M: RingMem<BroadcastHeader, StampedSlot<2>> + Sync>(b: &SpmcB
                 while r.next_seq() < start + n {
                     if let Some(it) = b.read(&mut r).unwrap() {
                         assert_eq!(it.data, [it.seq, it.seq.wrapping_mul(0x9e37_79b9)]);
-                        assert!(last.is_none_or(|l| it.seq > l));
+                        assert!(last < Some(it.seq));
                         last = Some(it.seq);
                         received += 1;
                     }
@@ -210,7 +210,7 @@ fn sequenced_suite<M: RingMem<SequencedHeader, StampedSlot<1>> + Sync>(r: &Seque
                 Some((seq, [v])) => {
                     assert_eq!(seq, next, "strict sequence order");
                     let p = (v >> 32) as usize;
-                    assert!(last[p].is_none_or(|l| (v & 0xffff_ffff) > l));
+                    assert!(last[p] < Some(v & 0xffff_ffff));
                     last[p] = Some(v & 0xffff_ffff);
                     next += 1;
                 }

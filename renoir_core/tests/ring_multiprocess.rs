@@ -102,7 +102,7 @@ fn child() {
                 match b.read(&mut r).unwrap() {
                     Some(it) => {
                         assert_eq!(it.data, record(it.seq), "torn record");
-                        assert!(last.is_none_or(|l| it.seq > l), "out of order");
+                        assert!(last < Some(it.seq), "out of order");
                         last = Some(it.seq);
                         received += 1;
                     }
