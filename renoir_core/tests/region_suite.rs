@@ -228,11 +228,8 @@ fn list_and_clean_see_owner_liveness() {
     assert!(me.creator_alive);
     assert_eq!(me.mode, 0o600);
     assert_eq!(me.metadata.as_ref().unwrap().description, "alive one");
-    let report = region::clean(&prefix, false).unwrap();
-    assert!(report
-        .removed
-        .iter()
-        .all(|i| !i.file_name.ends_with("ls_alive")));
+    let report = region::clean(&format!("{prefix}_ls"), false).unwrap();
+    assert!(report.removed.is_empty());
     assert!(r.path().unwrap().exists());
     drop(r);
     assert_clean("ls_");
@@ -276,7 +273,9 @@ fn open_waits_for_ready_then_errors() {
         "young unidentified file kept"
     );
     assert!(info.reclaimable(Duration::ZERO));
-    let report = region::clean_in(&shm::shm_dir(), &prefix, false, Duration::ZERO).unwrap();
+    // Scoped to this test's names (see the namespace test).
+    let scope = format!("{prefix}_nr");
+    let report = region::clean_in(&shm::shm_dir(), &scope, false, Duration::ZERO).unwrap();
     assert!(report
         .removed
         .iter()
@@ -308,4 +307,55 @@ fn drop_does_not_unlink_a_replaced_file() {
     assert!(b.path().unwrap().exists());
     drop(b);
     assert_clean("repl_");
+}
+
+#[test]
+fn creator_in_another_pid_namespace_is_never_judged_dead() {
+    use std::os::unix::fs::FileExt;
+    let prefix = setup();
+    let r = Region::create(&RegionConfig::new("ns_foreign", 64)).unwrap();
+    let path = r.path().unwrap().to_path_buf();
+    r.abandon();
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let gone = c.id();
+    c.wait().unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all_at(&gone.to_ne_bytes(), 24).unwrap(); // creator pid: exited
+    f.write_all_at(&1u64.to_ne_bytes(), 80).unwrap(); // another pid namespace
+    let find = || {
+        region::list(&prefix)
+            .into_iter()
+            .find(|i| i.file_name.ends_with("ns_foreign"))
+            .unwrap()
+    };
+    let info = find();
+    assert!(!info.liveness_known && !info.creator_alive);
+    assert!(!info.reclaimable(Duration::ZERO));
+    // Scoped to this test's names: tests of this binary run in parallel and a
+    // zero grace would take their regions mid-creation.
+    let scope = format!("{prefix}_ns");
+    region::clean_in(&shm::shm_dir(), &scope, false, Duration::ZERO).unwrap();
+    assert!(
+        path.exists(),
+        "a foreign-namespace region must not be cleaned"
+    );
+    // Same namespace again: now the dead pid counts.
+    let ns = renoir_core::platform::process::pid_namespace();
+    f.write_all_at(&ns.to_ne_bytes(), 80).unwrap();
+    let info = find();
+    assert!(
+        info.liveness_known && !info.creator_alive && info.reclaimable(Duration::from_secs(3600))
+    );
+    region::clean(&scope, false).unwrap();
+    assert!(!path.exists());
+    assert_clean("ns_");
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Region>();
+    check::<Pool>();
+    check::<BufferPool>();
+    check::<renoir_core::alloc::BumpAllocator>();
 }

@@ -32,6 +32,7 @@ fn state(i: &RegionInfo) -> String {
 
 fn owner(i: &RegionInfo) -> String {
     match i.creator {
+        Some(c) if !i.liveness_known => format!("{} (other pid ns)", c.pid),
         Some(c) if i.creator_alive => format!("{} (alive)", c.pid),
         Some(c) => format!("{} (dead)", c.pid),
         None => "-".into(),

@@ -50,6 +50,15 @@ pub fn proc_stat(pid: u32) -> Option<ProcStat> {
     parse_proc_stat(&text)
 }
 
+/// Inode number of this process's pid namespace (`/proc/self/ns/pid`), 0 if
+/// unknown. Pids, and so [`ProcessIdentity::is_alive`], only mean something
+/// inside one pid namespace: containers that share /dev/shm but not their
+/// pid namespace must not judge each other's liveness.
+pub fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
 // Cache of this process's identity keyed by pid, so a forked child (new pid)
 // recomputes it instead of inheriting the parent's.
 static CURRENT: Mutex<Option<ProcessIdentity>> = Mutex::new(None);
@@ -126,6 +135,12 @@ mod tests {
         assert_eq!(parse_proc_stat(""), None);
         assert_eq!(parse_proc_stat("12 (x) S 1 2"), None);
         assert_eq!(parse_proc_stat("no parens at all"), None);
+    }
+
+    #[test]
+    fn pid_namespace_is_known_here() {
+        assert_ne!(pid_namespace(), 0);
+        assert_eq!(pid_namespace(), pid_namespace());
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! | 56  | 8    | metadata length    |
 //! | 64  | 8    | payload offset     |
 //! | 72  | 4    | ready (atomic)     |
-//! | 76  | 52   | reserved (zero)    |
+//! | 76  | 4    | reserved (zero)    |
+//! | 80  | 8    | creator pid ns     |
+//! | 88  | 40   | reserved (zero)    |
 //!
 //! The creator writes every field, then stores [`READY`] into `ready` with
 //! Release; openers load `ready` with Acquire before reading anything else.
@@ -75,7 +77,10 @@ pub struct RegionHeader {
     /// openers pair it with an Acquire load before reading them.
     ready: AtomicU32,
     _reserved0: u32,
-    _reserved: [u64; 6],
+    /// Inode of the creator's pid namespace (0 = unknown): liveness is only
+    /// judged by processes in the same namespace.
+    creator_pid_ns: u64,
+    _reserved: [u64; 5],
 }
 
 // SAFETY: repr(C), only integers and an AtomicU32, no padding holes that
@@ -97,6 +102,7 @@ const _: () = {
     assert!(offset_of!(RegionHeader, meta_len) == 56);
     assert!(offset_of!(RegionHeader, payload_offset) == 64);
     assert!(offset_of!(RegionHeader, ready) == 72);
+    assert!(offset_of!(RegionHeader, creator_pid_ns) == 80);
 };
 
 /// A plain copy of the header fields, taken once and then validated.
@@ -114,6 +120,7 @@ pub struct HeaderSnapshot {
     pub meta_len: u64,
     pub payload_offset: u64,
     pub ready: u32,
+    pub creator_pid_ns: u64,
 }
 
 impl HeaderSnapshot {
@@ -138,6 +145,7 @@ impl HeaderSnapshot {
             meta_len: u64_at(56),
             payload_offset: u64_at(64),
             ready: u32_at(72),
+            creator_pid_ns: u64_at(80),
         })
     }
 
@@ -243,6 +251,7 @@ impl RegionHeader {
             meta_len: vread!(self.meta_len),
             payload_offset: vread!(self.payload_offset),
             ready: self.ready.load(Ordering::Relaxed),
+            creator_pid_ns: vread!(self.creator_pid_ns),
         }
     }
 
@@ -294,6 +303,7 @@ pub(crate) unsafe fn write_header(base: *mut u8, h: &HeaderSnapshot) {
     unsafe {
         std::ptr::addr_of_mut!((*hdr).creator_pid).write_volatile(h.creator_pid);
         std::ptr::addr_of_mut!((*hdr).creator_start_time).write_volatile(h.creator_start_time);
+        std::ptr::addr_of_mut!((*hdr).creator_pid_ns).write_volatile(h.creator_pid_ns);
         std::ptr::addr_of_mut!((*hdr).created_unix_ns).write_volatile(h.created_unix_ns);
         std::ptr::addr_of_mut!((*hdr).flags).write_volatile(h.flags);
         std::ptr::addr_of_mut!((*hdr).magic).write_volatile(h.magic);
@@ -337,6 +347,7 @@ mod tests {
             meta_len: 10,
             payload_offset: 192,
             ready: READY,
+            creator_pid_ns: 4,
         }
     }
 

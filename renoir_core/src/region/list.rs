@@ -45,8 +45,11 @@ pub struct RegionInfo {
     #[serde(flatten)]
     pub state: RegionState,
     pub creator: Option<ProcessIdentity>,
-    /// Creator exists with the same start time.
+    /// Creator exists with the same start time (false when unknown).
     pub creator_alive: bool,
+    /// Whether liveness could be judged: false when the creator lives in
+    /// another pid namespace (e.g. another container sharing /dev/shm).
+    pub liveness_known: bool,
     pub flags: u32,
     pub created_unix_ns: Option<u64>,
     pub payload_offset: Option<u64>,
@@ -65,7 +68,7 @@ impl RegionInfo {
                 false
             }
             RegionState::Ready | RegionState::NotReady if self.creator.is_some() => {
-                !self.creator_alive
+                self.liveness_known && !self.creator_alive
             }
             _ => self.age_secs >= grace.as_secs_f64(),
         }
@@ -95,6 +98,7 @@ pub fn inspect(path: &Path) -> io::Result<RegionInfo> {
         state: RegionState::Unreadable(String::new()),
         creator: None,
         creator_alive: false,
+        liveness_known: false,
         flags: 0,
         created_unix_ns: None,
         payload_offset: None,
@@ -122,7 +126,9 @@ pub fn inspect(path: &Path) -> io::Result<RegionInfo> {
         return Ok(info);
     };
     info.creator = h.creator();
-    info.creator_alive = info.creator.is_some_and(|c| c.is_alive());
+    let my_ns = crate::platform::process::pid_namespace();
+    info.liveness_known = h.creator_pid_ns == 0 || my_ns == 0 || h.creator_pid_ns == my_ns;
+    info.creator_alive = info.liveness_known && info.creator.is_some_and(|c| c.is_alive());
     if h.ready != READY {
         info.state = RegionState::NotReady;
         return Ok(info);
@@ -185,6 +191,7 @@ pub fn list_in(dir: &Path, prefix: &str) -> io::Result<Vec<RegionInfo>> {
                     state: RegionState::Unreadable(e.to_string()),
                     creator: None,
                     creator_alive: false,
+                    liveness_known: false,
                     flags: 0,
                     created_unix_ns: None,
                     payload_offset: None,

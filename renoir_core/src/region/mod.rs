@@ -414,6 +414,7 @@ impl Region {
             meta_len: meta.len() as u64,
             payload_offset,
             ready: header::READY,
+            creator_pid_ns: crate::platform::process::pid_namespace(),
         };
         debug_assert_eq!(hdr.validate(total), Ok(()));
         let base = map.as_ptr();
