@@ -381,3 +381,38 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- Region
+
+/// The same suites over memory taken from a real `Region` (the region
+/// layer's validated `get`/`get_slice`), as the topic layer uses them.
+#[test]
+fn suites_on_a_region() {
+    use renoir_core::region::{Region, RegionConfig};
+    let name = format!("ringtest_{}", std::process::id());
+    let r = Region::create(&RegionConfig::new(&name, 1 << 20)).expect("create region");
+    let base = r.payload_offset();
+
+    let h = base;
+    let s = align64(h + size_of::<SpscHeader>());
+    let spsc = SpscRing::init(ShmMem::new(
+        r.get::<SpscHeader>(h).unwrap(),
+        r.get_slice::<Cell<2>>(s, 64).unwrap(),
+    ))
+    .unwrap();
+    spsc_suite(&spsc);
+
+    let h = align64(s + 64 * size_of::<Cell<2>>());
+    let s = align64(h + size_of::<BroadcastHeader>());
+    let b = SpmcBroadcast::init(ShmMem::new(
+        r.get::<BroadcastHeader>(h).unwrap(),
+        r.get_slice::<StampedSlot<2>>(s, 32).unwrap(),
+    ))
+    .unwrap();
+    broadcast_suite(&b);
+
+    // Misaligned or out-of-bounds placement is refused by the region, not
+    // turned into a bad ring.
+    assert!(r.get::<SpscHeader>(h + 8).is_err());
+    assert!(r.get_slice::<Cell<2>>(r.len() - 8, 64).is_err());
+}

@@ -281,3 +281,72 @@ pub struct CachePadded<T>(pub T);
 // SAFETY: repr(C, align(64)) wrapper of a ShmSafe value; the trailing
 // padding bytes are never read as a value.
 unsafe impl<T: crate::ShmSafe> crate::ShmSafe for CachePadded<T> {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::mem::{align_of, size_of};
+
+    /// The facade rule (all atomics via `crate::sync`) for the files of the
+    /// lock-free layer, which silence clippy's `disallowed-types` because it
+    /// also flags the facade's re-exports.
+    #[test]
+    fn no_direct_std_atomics() {
+        let files = [
+            ("ring/mod.rs", include_str!("mod.rs")),
+            ("ring/spsc.rs", include_str!("spsc.rs")),
+            ("ring/broadcast.rs", include_str!("broadcast.rs")),
+            ("ring/mpmc.rs", include_str!("mpmc.rs")),
+            ("ring/sequenced.rs", include_str!("sequenced.rs")),
+            ("notify/mod.rs", include_str!("../notify/mod.rs")),
+            ("platform/futex.rs", include_str!("../platform/futex.rs")),
+        ];
+        let needle = ["std::sync::", "atomic"].concat();
+        let core_needle = ["core::sync::", "atomic"].concat();
+        for (name, src) in files {
+            assert!(
+                !src.contains(&needle) && !src.contains(&core_needle),
+                "{name} uses atomics directly instead of crate::sync"
+            );
+        }
+    }
+
+    /// The byte layouts documented in docs/lockfree.md.
+    #[test]
+    fn layouts_match_the_docs() {
+        assert_eq!(size_of::<SpscHeader>(), 192);
+        assert_eq!(size_of::<MpmcHeader>(), 192);
+        assert_eq!(size_of::<SequencedHeader>(), 192);
+        assert_eq!(size_of::<BroadcastHeader>(), 128);
+        for a in [
+            align_of::<SpscHeader>(),
+            align_of::<MpmcHeader>(),
+            align_of::<SequencedHeader>(),
+            align_of::<BroadcastHeader>(),
+        ] {
+            assert_eq!(a, 64);
+        }
+        assert_eq!(size_of::<Cell<1>>(), 8);
+        assert_eq!(size_of::<Cell<8>>(), 64);
+        assert_eq!(size_of::<StampedSlot<1>>(), 16);
+        assert_eq!(size_of::<StampedSlot<7>>(), 64);
+        assert_eq!(align_of::<StampedSlot<7>>(), 8);
+        assert_eq!(size_of::<crate::notify::Event>(), 8);
+        assert_eq!(size_of::<crate::notify::Doorbell>(), 8);
+    }
+
+    #[test]
+    fn capacity_validation() {
+        assert_eq!(validate_capacity(8, 8), Ok(7));
+        assert!(validate_capacity(0, 0).is_err());
+        assert!(validate_capacity(6, 6).is_err());
+        assert!(validate_capacity(MAX_CAPACITY * 2, 0).is_err());
+        assert_eq!(
+            validate_capacity(8, 4),
+            Err(AttachError::LengthMismatch {
+                header: 8,
+                slots: 4
+            })
+        );
+    }
+}
