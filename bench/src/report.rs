@@ -19,6 +19,14 @@ pub fn percentile(sorted: &[u64], q: f64) -> Option<f64> {
     Some(sorted[i] as f64)
 }
 
+/// Geometric mean (the right mean for ratios), None when empty.
+pub fn geomean(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    Some((v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp())
+}
+
 fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -359,6 +367,31 @@ pub fn table(rows: &[Row], mem: &[MemcpyRow]) -> String {
             s.push('\n');
         }
     }
+    for rmw in rows
+        .iter()
+        .filter(|r| r.ratio_p50_vs_peer.is_some())
+        .map(|r| r.rmw.as_str())
+        .fold(Vec::<&str>::new(), |mut v, n| {
+            if !v.contains(&n) {
+                v.push(n);
+            }
+            v
+        })
+    {
+        let ratios: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.rmw == rmw)
+            .filter_map(|r| r.ratio_p50_vs_peer)
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .collect();
+        if let Some(g) = geomean(&ratios) {
+            let _ = writeln!(
+                s,
+                "{rmw}: p50 vs {PEER}, geometric mean over {} configurations: {g:.2}x",
+                ratios.len()
+            );
+        }
+    }
     if rows.iter().any(|r| r.ratio_vs_peer_copy) {
         s.push_str("* the peer cannot loan: compared with its copy take of the same message\n");
     }
@@ -471,6 +504,12 @@ mod tests {
     }
 
     #[test]
+    fn geometric_mean() {
+        assert!((geomean(&[0.1, 10.0]).unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(geomean(&[]), None);
+    }
+
+    #[test]
     fn csv_quotes() {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("x\"y"), "\"x\"\"y\"");
@@ -522,6 +561,7 @@ mod tests {
         assert!(rows[2].ratio_vs_peer_copy);
         let t = table(&rows, &[]);
         assert!(t.contains("0.05x*"), "{t}");
+        assert!(t.contains("over 2 configurations"), "{t}");
         let mem = [MemcpyRow {
             payload_bytes: 64,
             p50_us: 0.01,
