@@ -647,6 +647,7 @@ static int run_pub(const struct opts *o, uint64_t deadline) {
     }
     if (seq >= o->warmup) r.lat[r.nlat++] = mono_ns() - t0;
   }
+  bool interrupted = g_stop && seq < total;
   r.sent = seq > o->warmup ? seq - o->warmup : 0;
   if (t_start) {
     r.window_s = (double)(mono_ns() - t_start) / 1e9;
@@ -671,9 +672,10 @@ static int run_pub(const struct opts *o, uint64_t deadline) {
     if (rcl_publisher_get_subscription_count(&pub, &n) != RCL_RET_OK || n == 0) break;
     sleep_ms(20);
   }
-  if (g_stop && strcmp(r.status, "ok") == 0 && r.sent < o->count && o->duration <= 0) {
+  if (interrupted && strcmp(r.status, "ok") == 0) {
     r.status = "error";
-    snprintf(r.error, sizeof r.error, "stopped by signal");
+    snprintf(r.error, sizeof r.error, "stopped by signal after %" PRIu64 " measured messages",
+             r.sent);
   }
 
 out:
@@ -782,7 +784,7 @@ static int run_sub(const struct opts *o, uint64_t deadline) {
       uint64_t t_recv = mono_ns();
       last_msg = t_recv;
       uint64_t seq = 0, t_send = 0;
-      if (!msg_meta(o, got, &seq, &t_send)) {
+      if (!got || !msg_meta(o, got, &seq, &t_send)) {
         r.bad++;
       } else if (seq & END_FLAG) {
         r.end_seen = true;
@@ -814,7 +816,8 @@ static int run_sub(const struct opts *o, uint64_t deadline) {
           if (k + 1 > max_seq_plus1) max_seq_plus1 = k + 1;
         }
       }
-      if (o->loan && rcl_return_loaned_message_from_subscription(&sub, loaned) != RCL_RET_OK) {
+      if (o->loan && loaned &&
+          rcl_return_loaned_message_from_subscription(&sub, loaned) != RCL_RET_OK) {
         set_error(&r, "rcl_return_loaned_message_from_subscription");
         done = true;
         break;
@@ -825,6 +828,10 @@ static int run_sub(const struct opts *o, uint64_t deadline) {
   if (t_first) {
     r.cpu_s = cpu_s() - cpu0;
     r.window_s = (double)(t_last - t_first) / 1e9;
+  }
+  if (g_stop && !r.end_seen && strcmp(r.status, "ok") == 0) {
+    r.status = "error";
+    snprintf(r.error, sizeof r.error, "stopped by signal before the end marker");
   }
   if (!r.end_seen) r.expected = max_seq_plus1 > 0 ? max_seq_plus1 : o->count;
   r.lost = r.expected > r.received ? r.expected - r.received : 0;
