@@ -14,6 +14,17 @@ fn uniq(tag: &str) -> String {
     )
 }
 
+/// Nothing named `<prefix>_ut<pid>_<tag>*` is left in the shm directory.
+fn assert_no_leftovers(tag: &str) {
+    let start = shm::file_name(&format!("ut{}_{tag}", std::process::id()));
+    let left: Vec<String> = std::fs::read_dir(shm::shm_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&start))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
+
 fn backends() -> Vec<Backend> {
     vec![Backend::Heap, Backend::Shm]
 }
@@ -63,6 +74,7 @@ fn create_open_roundtrip_on_each_backend() {
             Err(OpenError::NotFound(_))
         ));
     }
+    assert_no_leftovers("rt");
 }
 
 #[test]
@@ -109,6 +121,7 @@ fn accessors_check_bounds_and_alignment() {
         a.store(7, Ordering::Relaxed);
         assert_eq!(r.get::<u32>(p).unwrap(), &7);
     }
+    assert_no_leftovers("acc");
 }
 
 #[test]
@@ -128,6 +141,7 @@ fn abandon_leaves_region_behind_and_unlink_on_drop_false_too() {
         drop(r);
         assert!(unlink(&name, &b).unwrap());
     }
+    assert_no_leftovers("ab");
 }
 
 #[test]
@@ -179,6 +193,7 @@ fn memfd_region_is_opened_by_proc_path() {
         Region::open("plainname", Backend::Memfd, Access::ReadOnly),
         Err(OpenError::InvalidName { .. })
     ));
+    assert_no_leftovers("mfd");
 }
 
 #[test]
@@ -190,4 +205,6 @@ fn shm_file_has_mode_0600() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    drop(r);
+    assert_no_leftovers("mode");
 }
