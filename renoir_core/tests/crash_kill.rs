@@ -177,9 +177,8 @@ fn kill_publisher_mid_publish_repeatedly() {
         let stable = d
             .create_publisher(&n, spec("/crash", Qos::reliable(8)))
             .unwrap();
-        let mut stable_seq = 0u64;
         let (mut from_dying, mut from_stable) = (0u64, 0u64);
-        for round in 0..8 {
+        for round in 0..8u64 {
             let c = spawn_ready("publoop", dom);
             let t = Instant::now();
             while s.matched_publishers() < 2 {
@@ -213,8 +212,7 @@ fn kill_publisher_mid_publish_repeatedly() {
             wait_gone(&d, pid);
             // The survivor keeps working.
             let mut m = stable.loan(32).unwrap();
-            fill(&mut m, stable_seq);
-            stable_seq += 1;
+            fill(&mut m, round);
             stable.publish(m, 0).unwrap();
             let t = Instant::now();
             loop {

@@ -111,7 +111,8 @@ pub struct Graph {
 /// (prefix, domain, process slot, process gen) of every Domain alive in
 /// this process. Records owned by our own pid whose process slot is not in
 /// here belong to an abandoned Domain (a simulated crash) and are dead.
-static LOCAL_LIVE: Mutex<Option<HashSet<(String, u32, u32, u32)>>> = Mutex::new(None);
+type LiveKey = (String, u32, u32, u32);
+static LOCAL_LIVE: Mutex<Option<HashSet<LiveKey>>> = Mutex::new(None);
 /// One Domain per (prefix, domain id) per process.
 type DomainCache = HashMap<(String, u32), Weak<Domain>>;
 static DOMAINS: Mutex<Option<DomainCache>> = Mutex::new(None);
@@ -135,7 +136,7 @@ pub(crate) fn ep_key(prefix: &str, domain: u32, slot: u32, gen: u32) -> String {
     format!("ep/{prefix}/{domain}/{slot}/{gen}")
 }
 
-fn local_live<R>(f: impl FnOnce(&mut HashSet<(String, u32, u32, u32)>) -> R) -> R {
+fn local_live<R>(f: impl FnOnce(&mut HashSet<LiveKey>) -> R) -> R {
     let mut g = LOCAL_LIVE.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(HashSet::new))
 }

@@ -6,6 +6,10 @@
 //! 64-bit words holding the bytes; they are validated (length bound, UTF-8,
 //! no NUL) on every read.
 
+// Atomics come only from `crate::sync` (loom-swappable); clippy's
+// disallowed-types resolves the re-export to std and would flag each use.
+#![allow(clippy::disallowed_types)]
+
 use super::slot::SlotWord;
 use crate::notify::{Doorbell, Event};
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -35,6 +35,10 @@
 //! This module is plain atomics (no shared-memory mapping), so it compiles
 //! under loom and `tests/loom_registry.rs` model-checks it.
 
+// Atomics come only from `crate::sync` (loom-swappable); clippy's
+// disallowed-types resolves the re-export to std and would flag each use.
+#![allow(clippy::disallowed_types)]
+
 use crate::sync::atomic::{AtomicU64, Ordering};
 
 pub const FREE: u64 = 0;

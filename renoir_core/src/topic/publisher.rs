@@ -353,12 +353,13 @@ impl PubShared {
             blob = match cur {
                 Some((g, r)) if r.payload_len() >= len => Some((g, r)),
                 _ => {
-                    let g = {
-                        let c = self.slot_ctl(slot);
-                        // SYNC POINT: only the publisher writes blob_gen.
-                        let g = c.blob_gen.load(Ordering::Relaxed).wrapping_add(1).max(1);
-                        g
-                    };
+                    // SYNC POINT: only the publisher writes blob_gen.
+                    let g = self
+                        .slot_ctl(slot)
+                        .blob_gen
+                        .load(Ordering::Relaxed)
+                        .wrapping_add(1)
+                        .max(1);
                     let cap = round_up(len as u64, 64 << 10) as usize;
                     let name = blob_name(&self.ctl_name, slot as u32, g);
                     let cfg = RegionConfig::new(name, cap).description("renoir sample blob");

@@ -533,7 +533,7 @@ impl Subscriber {
             && n_slots >= ring_cap
             && n_slots <= ring_cap + 64
             && (64..=MAX_SLOT_SIZE).contains(&slot_size)
-            && slot_size % 64 == 0
+            && slot_size.is_multiple_of(64)
             && h.max_readers.load(Ordering::Relaxed) == MAX_READERS as u32;
         if !ok {
             return Err("publisher header invalid".into());
