@@ -121,6 +121,8 @@ pub struct Row {
     /// The peer cannot loan: the ratios compare against its copy take.
     pub ratio_vs_peer_copy: bool,
     pub error: String,
+    /// Each successful repeat's numbers (the spread behind the medians).
+    pub per_repeat: Vec<RepeatStats>,
     pub runs: Vec<RunOutcome>,
 }
 
@@ -184,6 +186,7 @@ pub fn make_row(cfg: &Config, rmw: &str, runs: Vec<RunOutcome>) -> Row {
         ratio_cpu_vs_peer: None,
         ratio_vs_peer_copy: false,
         error: errors.join(" | "),
+        per_repeat: stats,
         runs,
     }
 }
