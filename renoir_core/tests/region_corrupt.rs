@@ -10,6 +10,7 @@ use renoir_core::region::{
     HEADER_SIZE,
 };
 use std::os::unix::fs::FileExt;
+use std::process::Command;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -192,4 +193,35 @@ fn specific_corruptions_give_specific_errors() {
     assert!(BufferPool::open_in(&r, off).is_err());
     drop(r);
     assert_clean("cs_");
+}
+
+#[test]
+fn fifo_or_symlink_under_a_region_name_is_refused_without_blocking() {
+    let prefix = setup();
+    let dir = shm::shm_dir();
+    let fifo = dir.join(format!("{prefix}_cf_fifo"));
+    let link = dir.join(format!("{prefix}_cf_link"));
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+    for name in ["cf_fifo", "cf_link"] {
+        let e = Region::open(name, Backend::Shm, Access::ReadOnly).unwrap_err();
+        assert!(matches!(e, OpenError::Io { .. }), "{name}: {e}");
+    }
+    let infos = region::list(&prefix);
+    for name in ["cf_fifo", "cf_link"] {
+        let i = infos.iter().find(|i| i.file_name.ends_with(name)).unwrap();
+        assert!(
+            matches!(i.state, RegionState::Corrupt(_)),
+            "{name}: {:?}",
+            i.state
+        );
+    }
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    assert!(std::path::Path::new("/etc/passwd").exists());
+    assert_clean("cf_");
 }

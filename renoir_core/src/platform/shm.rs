@@ -85,11 +85,13 @@ pub fn create_exclusive(path: &Path, mode: u32) -> io::Result<File> {
 }
 
 /// Open an existing segment file; refuses symlinks and non-regular files.
+/// `O_NONBLOCK` so that a FIFO planted under a segment name cannot block the
+/// opener (it has no effect on regular files).
 pub fn open_existing(path: &Path, writable: bool) -> io::Result<File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(writable)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {

@@ -60,16 +60,16 @@ impl RegionInfo {
     /// Whether `clean` would remove it (after `grace` for unidentifiable
     /// files).
     pub fn reclaimable(&self, grace: Duration) -> bool {
+        let named_owner = self.creator.is_some();
         match self.state {
             RegionState::Unreadable(_) => false,
-            _ if self.flags & FLAG_KEEP_WHEN_CREATOR_DIES != 0
-                && self.state == RegionState::Ready =>
-            {
-                false
-            }
-            RegionState::Ready | RegionState::NotReady if self.creator.is_some() => {
-                self.liveness_known && !self.creator_alive
-            }
+            RegionState::Ready if self.flags & FLAG_KEEP_WHEN_CREATOR_DIES != 0 => false,
+            // Whatever the header's state, an owner that is (or may be)
+            // alive keeps its file: it may be mid-creation, or the header
+            // may have been scribbled on while the owner still uses it.
+            _ if named_owner && (!self.liveness_known || self.creator_alive) => false,
+            RegionState::Ready | RegionState::NotReady if named_owner => true,
+            // Corrupt with a dead owner, or no owner at all: only once old.
             _ => self.age_secs >= grace.as_secs_f64(),
         }
     }
@@ -269,4 +269,55 @@ pub fn clean_in(
 /// [`clean_in`] on the shm directory with [`DEFAULT_GRACE`].
 pub fn clean(prefix: &str, dry_run: bool) -> io::Result<CleanReport> {
     clean_in(&shm::shm_dir(), prefix, dry_run, DEFAULT_GRACE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(state: RegionState, creator: bool, known: bool, alive: bool, age: f64) -> RegionInfo {
+        RegionInfo {
+            file_name: "x".into(),
+            path: PathBuf::from("/nonexistent"),
+            file_size: 0,
+            uid: 0,
+            mode: 0o600,
+            age_secs: age,
+            state,
+            creator: creator.then_some(ProcessIdentity {
+                pid: 42,
+                start_time: 7,
+            }),
+            creator_alive: alive,
+            liveness_known: known,
+            flags: 0,
+            created_unix_ns: None,
+            payload_offset: None,
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn reclaim_matrix() {
+        let g = Duration::from_secs(30);
+        use RegionState::*;
+        // dead owner: ready / initializing go at once, corrupt only when old
+        assert!(info(Ready, true, true, false, 0.0).reclaimable(g));
+        assert!(info(NotReady, true, true, false, 0.0).reclaimable(g));
+        assert!(!info(Corrupt("x".into()), true, true, false, 1.0).reclaimable(g));
+        assert!(info(Corrupt("x".into()), true, true, false, 31.0).reclaimable(g));
+        // live or unknown owner: never
+        for st in [Ready, NotReady, Corrupt("x".into())] {
+            assert!(!info(st.clone(), true, true, true, 1e9).reclaimable(g));
+            assert!(!info(st, true, false, false, 1e9).reclaimable(g));
+        }
+        // no owner: after the grace period
+        assert!(!info(NotReady, false, true, false, 29.0).reclaimable(g));
+        assert!(info(NotReady, false, true, false, 30.0).reclaimable(g));
+        // unreadable: never; flagged keep: never
+        assert!(!info(Unreadable("x".into()), false, true, false, 1e9).reclaimable(g));
+        let mut k = info(Ready, true, true, false, 1e9);
+        k.flags = FLAG_KEEP_WHEN_CREATOR_DIES;
+        assert!(!k.reclaimable(g));
+    }
 }
