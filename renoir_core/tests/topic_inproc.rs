@@ -63,3 +63,23 @@ fn publish_take_roundtrip() {
     }
     assert_clean(dom);
 }
+
+/// The byte layouts documented in docs/data-path.md.
+#[test]
+fn layout_sizes_match_the_docs() {
+    use renoir_core::registry::layout::*;
+    use renoir_core::topic::layout::*;
+    use std::mem::size_of;
+    assert_eq!(size_of::<RegHeader>(), 208);
+    assert_eq!(size_of::<ProcessRecord>(), 128);
+    assert_eq!(size_of::<NodeRecord>(), 816);
+    assert_eq!(size_of::<EndpointRecord>(), 808);
+    let l = RegLayout::compute(0);
+    assert_eq!((l.processes, l.nodes, l.endpoints, l.end), (256, 33024, 868608, 4178176));
+    assert_eq!(size_of::<PubHeader>(), 144);
+    assert_eq!(size_of::<ReaderEntry>(), 72);
+    assert_eq!(size_of::<RingEntry>(), 64);
+    assert_eq!(size_of::<SlotCtl>(), 64);
+    let p = PubLayout::compute(0, 10, 18, 4096);
+    assert_eq!((p.readers, p.ring, p.slots, p.end), (192, 9408, 10048, 11200));
+}
