@@ -85,3 +85,15 @@ def test_content_filter(ros):
     got = [d["msg"]["data"] for d in lis.events("msg")]
     want = ["hello 1", "hello 3"] + [f"hello {i}" for i in range(10, 20)]
     assert got == want
+
+
+def test_on_new_message_callback_counts(ros):
+    lis = ros.spawn("listener.py", "--count", "10", "--timeout", "15", "--listener-callback",
+                    "--qos", "reliable,keep_last:50")
+    lis.wait_for("ready")
+    ros.spawn("talker.py", "--count", "10", "--period", "0.01", "--wait-match", "1",
+              "--qos", "reliable,keep_last:50")
+    lis.wait_for("done", timeout=30)
+    assert len(lis.events("msg")) == 10
+    cbs = lis.events("callback")
+    assert cbs and cbs[-1]["total"] == 10, cbs

@@ -26,6 +26,7 @@ pub struct Client {
     /// Replies addressed to this client, pulled off the shared reply topic.
     pending: Mutex<VecDeque<Sample>>,
     pub on_new_response: Mutex<Option<Callback>>,
+    pub domain: std::sync::Arc<crate::transport::Domain>,
 }
 
 impl Client {
@@ -33,18 +34,40 @@ impl Client {
         self.requests.gid()
     }
 
-    /// Move replies for this client into `pending`, drop the others.
-    fn pump(&self) {
+    /// Move replies for this client into `pending`, drop the others;
+    /// returns how many were added.
+    fn pump(&self) -> usize {
         let me = self.gid();
+        let mut n = 0;
         while let Ok(Some(s)) = self.replies.take() {
             if matches!(split(&s), Ok((g, _, _)) if g == me) {
                 lock(&self.pending).push_back(s);
+                n += 1;
             }
         }
+        n
     }
 
     pub fn is_server_available(&self) -> bool {
         self.requests.matched_subscribers() > 0 && self.replies.matched_publishers() > 0
+    }
+}
+
+impl crate::listener::Listened for Client {
+    fn notify(&self) {
+        let Some(cb) = *lock(&self.on_new_response) else {
+            return;
+        };
+        let n = self.pump();
+        if n > 0 {
+            cb.call(n);
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        crate::listener::unregister(self as *const Self as *const ());
     }
 }
 
@@ -106,6 +129,7 @@ pub unsafe extern "C" fn rmw_create_client(
             next_seq: Mutex::new(1),
             pending: Mutex::new(VecDeque::new()),
             on_new_response: Mutex::new(None),
+            domain: n.ctx.domain.clone(),
         });
         let np = c.name.as_ptr();
         Ok(Box::into_raw(Box::new(rmw_client_t {
@@ -261,6 +285,11 @@ pub unsafe extern "C" fn rmw_client_set_on_new_response_callback(
             user_data,
             usize::from(c.is_ready()),
         );
+        if callback.is_some() {
+            crate::listener::register(&c.domain, c);
+        } else {
+            crate::listener::unregister(c as *const Client as *const ());
+        }
         Ok(())
     })
 }

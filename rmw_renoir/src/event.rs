@@ -42,6 +42,31 @@ pub struct EndpointEvents {
     pub callbacks: Mutex<[Option<Callback>; RMW_EVENT_INVALID as usize]>,
     /// The subscriber whose lost-sample counter feeds MESSAGE_LOST.
     pub lost_source: Mutex<Option<Arc<Subscriber>>>,
+    /// Per event type: the counts last announced to a callback.
+    notified: Mutex<[Counts; RMW_EVENT_INVALID as usize]>,
+}
+
+impl crate::listener::Listened for EndpointEvents {
+    fn notify(&self) {
+        let cbs = *lock(&self.callbacks);
+        self.refresh();
+        let now = lock(&self.state).now;
+        let mut notified = lock(&self.notified);
+        for (kind, cb) in cbs.iter().enumerate() {
+            let Some(cb) = cb else { continue };
+            let k = kind as rmw_event_type_t;
+            if Self::relevant(k, &now) != Self::relevant(k, &notified[kind]) {
+                notified[kind] = now;
+                cb.call(1);
+            }
+        }
+    }
+}
+
+impl Drop for EndpointEvents {
+    fn drop(&mut self) {
+        crate::listener::unregister(self as *const Self as *const ());
+    }
 }
 
 impl EndpointEvents {
@@ -53,6 +78,7 @@ impl EndpointEvents {
             state: Mutex::new(EvState::default()),
             callbacks: Mutex::new([None; RMW_EVENT_INVALID as usize]),
             lost_source: Mutex::new(None),
+            notified: Mutex::new([Counts::default(); RMW_EVENT_INVALID as usize]),
         })
     }
 
@@ -333,7 +359,10 @@ pub unsafe extern "C" fn rmw_event_set_callback(
         if let (Some(c), true) = (c, unread > 0) {
             c.call(unread);
         }
-        crate::listener::watch(ee.domain());
+        if c.is_some() {
+            lock(&ee.notified)[kind as usize] = lock(&ee.state).now;
+            crate::listener::register(ee.domain(), ee);
+        }
         Ok(())
     })
 }

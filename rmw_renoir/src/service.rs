@@ -108,12 +108,35 @@ pub struct Service {
     pub req_qos: Qos,
     pub rep_qos: Qos,
     pub on_new_request: Mutex<Option<Callback>>,
+    pub domain: std::sync::Arc<crate::transport::Domain>,
     pending: Mutex<VecDeque<Sample>>,
 }
 
 impl Waitable for Service {
     fn is_ready(&self) -> bool {
         !lock(&self.pending).is_empty() || self.requests.has_data()
+    }
+}
+
+impl crate::listener::Listened for Service {
+    fn notify(&self) {
+        let Some(cb) = *lock(&self.on_new_request) else {
+            return;
+        };
+        let mut n = 0;
+        while let Ok(Some(s)) = self.requests.take() {
+            lock(&self.pending).push_back(s);
+            n += 1;
+        }
+        if n > 0 {
+            cb.call(n);
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        crate::listener::unregister(self as *const Self as *const ());
     }
 }
 
@@ -175,6 +198,7 @@ pub unsafe extern "C" fn rmw_create_service(
             req_qos,
             rep_qos,
             on_new_request: Mutex::new(None),
+            domain: n.ctx.domain.clone(),
             pending: Mutex::new(VecDeque::new()),
         });
         let np = s.name.as_ptr();
@@ -302,6 +326,11 @@ pub unsafe extern "C" fn rmw_service_set_on_new_request_callback(
             user_data,
             usize::from(s.is_ready()),
         );
+        if callback.is_some() {
+            crate::listener::register(&s.domain, s);
+        } else {
+            crate::listener::unregister(s as *const Service as *const ());
+        }
         Ok(())
     })
 }

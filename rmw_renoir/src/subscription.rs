@@ -80,6 +80,10 @@ impl Subscription {
 
     /// The next sample that passes local-publication and content filters.
     pub fn next_sample(&self) -> RResult<Option<Sample>> {
+        if lock(&self.on_new_message).is_some() {
+            // Everything taken must have been announced to the callback.
+            crate::listener::Listened::notify(self);
+        }
         if let Some(s) = lock(&self.pending).pop_front() {
             return Ok(Some(s));
         }
@@ -139,8 +143,42 @@ impl Subscription {
     }
 }
 
+impl crate::listener::Listened for Subscription {
+    fn notify(&self) {
+        let Some(cb) = *lock(&self.on_new_message) else {
+            return;
+        };
+        let mut n = 0;
+        while let Ok(Some(s)) = self.inner.take() {
+            if self.acceptable(&s) {
+                let mut p = lock(&self.pending);
+                // Keep-last applies to what waits here too.
+                if let crate::transport::History::KeepLast(d) = self.qos.history {
+                    while p.len() >= d.max(1) as usize {
+                        p.pop_front();
+                    }
+                }
+                p.push_back(s);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            cb.call(n);
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        crate::listener::unregister(self as *const Self as *const ());
+    }
+}
+
 impl Waitable for Subscription {
     fn is_ready(&self) -> bool {
+        if lock(&self.on_new_message).is_some() {
+            crate::listener::Listened::notify(self);
+        }
         if !lock(&self.pending).is_empty() {
             return true;
         }
@@ -541,7 +579,11 @@ pub unsafe extern "C" fn rmw_subscription_set_on_new_message_callback(
         let s = unsafe { get(subscription) }?;
         let unread = usize::from(s.is_ready());
         set_callback(&s.on_new_message, callback, user_data, unread);
-        crate::listener::watch(s.events.domain());
+        if callback.is_some() {
+            crate::listener::register(s.events.domain(), s);
+        } else {
+            crate::listener::unregister(s as *const Subscription as *const ());
+        }
         Ok(())
     })
 }

@@ -17,6 +17,8 @@ ap.add_argument("--sleep-first", type=float, default=0.0, help="be slow: do not 
 ap.add_argument("--filter", default="", help="content filter expression")
 ap.add_argument("--params", default="", help="comma separated filter parameters")
 ap.add_argument("--events", action="store_true")
+ap.add_argument("--listener-callback", action="store_true",
+                help="also register an rmw on-new-message callback (ctypes) and report its counts")
 a = ap.parse_args()
 
 rclpy.init()
@@ -63,6 +65,18 @@ if a.filter:
         raise SystemExit(f"rcl_subscription_set_content_filter: {rc}: "
                          f"{rcutils.rcutils_get_error_string().s.decode(errors='replace')}")
     cft = bool(rcl.rcl_subscription_is_cft_enabled(handle))
+if a.listener_callback:
+    import ctypes
+    glob = ctypes.CDLL(None)  # the process's global scope: the preloaded rmw wins
+    rcl = ctypes.CDLL("librcl.so")
+    rcl.rcl_subscription_get_rmw_handle.restype = ctypes.c_void_p
+    rmw_sub = rcl.rcl_subscription_get_rmw_handle(ctypes.c_void_p(sub.handle.pointer))
+    CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)
+    counts = []
+    keep_cb = CB(lambda user, n: (counts.append(n), emit(event="callback", n=n, total=sum(counts))))
+    glob.rmw_subscription_set_on_new_message_callback.restype = ctypes.c_int
+    rc = glob.rmw_subscription_set_on_new_message_callback(ctypes.c_void_p(rmw_sub), keep_cb, None)
+    assert rc == 0, rc
 emit(event="ready", cft=cft)
 if a.sleep_first:
     time.sleep(a.sleep_first)
