@@ -60,6 +60,8 @@ struct Local {
     /// Per slot: blob region (publisher mapping) with its generation.
     blobs: Vec<Option<(u32, Arc<Region>)>>,
     last_reader_reap: Instant,
+    /// Where the inline fast path of `loan` starts looking.
+    hint: usize,
 }
 
 pub(crate) struct PubShared {
@@ -157,8 +159,7 @@ impl Drop for SampleMut {
             if let Some(s) = l.slots.get_mut(self.slot as usize) {
                 *s = SlotState::Free;
             }
-            drop(l);
-            self.sh.update_pool_counter();
+            self.sh.update_pool_counter(&l);
         }
     }
 }
@@ -224,13 +225,8 @@ impl PubShared {
         out
     }
 
-    fn update_pool_counter(&self) {
-        let used = self
-            .lock()
-            .slots
-            .iter()
-            .filter(|s| **s != SlotState::Free)
-            .count();
+    fn update_pool_counter(&self, l: &Local) {
+        let used = l.slots.iter().filter(|s| **s != SlotState::Free).count();
         // SYNC POINT: statistics only.
         self.reg
             .record()
@@ -264,6 +260,27 @@ impl PubShared {
         let deadline =
             Instant::now() + *self.max_blocking.lock().unwrap_or_else(|e| e.into_inner());
         let mut l = self.lock();
+        // Fast path: an inline-sized sample takes the next free, unheld slot
+        // (round robin from the last one handed out).
+        if len as u64 <= self.lay.slot_size {
+            let n = l.slots.len();
+            for k in 0..n {
+                let s = (l.hint + k) % n;
+                if l.slots[s] == SlotState::Free && !self.held(s) {
+                    l.slots[s] = SlotState::Loaned;
+                    l.hint = (s + 1) % n;
+                    self.update_pool_counter(&l);
+                    drop(l);
+                    return Ok(SampleMut {
+                        sh: self.clone(),
+                        slot: s as u32,
+                        len,
+                        blob: None,
+                        done: false,
+                    });
+                }
+            }
+        }
         let volatile = self.spec.qos.durability == Durability::Volatile;
         let slot = loop {
             // Read the space event before checking, so a take in between
@@ -379,8 +396,8 @@ impl PubShared {
             };
         }
         l.slots[slot] = SlotState::Loaned;
+        self.update_pool_counter(&l);
         drop(l);
-        self.update_pool_counter();
         Ok(SampleMut {
             sh: self.clone(),
             slot: slot as u32,
@@ -661,6 +678,7 @@ impl Publisher {
                 slots: vec![SlotState::Free; n_slots as usize],
                 blobs: vec![None; n_slots as usize],
                 last_reader_reap: Instant::now(),
+                hint: 0,
             }),
             max_blocking: Mutex::new(Duration::from_millis(100)),
             abandoned: crate::sync::atomic::AtomicBool::new(false),
