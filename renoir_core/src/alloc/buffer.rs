@@ -384,16 +384,15 @@ mod shm {
             if !region.writable() {
                 return Err(LayoutError::ReadOnly);
             }
-            if !offset.is_multiple_of(64) {
+            if offset & 63 != 0 {
                 return Err(LayoutError::Invalid(format!(
                     "offset {offset} not 64-aligned"
                 )));
             }
             let need = cfg.required_bytes()?;
-            if (offset as u64)
-                .checked_add(need)
-                .is_none_or(|e| e > region.len() as u64)
-            {
+            let fits =
+                matches!((offset as u64).checked_add(need), Some(e) if e <= region.len() as u64);
+            if !fits {
                 return Err(LayoutError::Invalid(format!(
                     "{need} bytes at {offset} do not fit the region ({} bytes)",
                     region.len()

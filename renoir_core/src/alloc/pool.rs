@@ -283,10 +283,11 @@ impl Pool {
             .checked_sub(self.geo.data_offset)
             .ok_or(FreeError::NotABlock(offset))?;
         let bs = u64::from(self.geo.block_size);
-        if !rel.is_multiple_of(bs) || rel / bs >= u64::from(self.geo.capacity) {
+        let index = rel / bs;
+        if index * bs != rel || index >= u64::from(self.geo.capacity) {
             return Err(FreeError::NotABlock(offset));
         }
-        Ok((rel / bs) as u32)
+        Ok(index as u32)
     }
 
     /// Whether `offset` lies in this pool's data range.
@@ -677,9 +678,10 @@ mod shm_view {
     fn data_range_ok(region: &Region, g: &Geometry, align: u64) -> Result<(), LayoutError> {
         let span = u64::from(g.block_size) * u64::from(g.capacity);
         let end = g.data_offset.checked_add(span);
-        if !g.data_offset.is_multiple_of(align)
+        // `align` is a power of two (checked by the callers).
+        if g.data_offset & (align - 1) != 0
             || g.data_offset < region.payload_offset() as u64
-            || end.is_none_or(|e| e > region.len() as u64)
+            || !matches!(end, Some(e) if e <= region.len() as u64)
         {
             return Err(LayoutError::Invalid(format!(
                 "data {}+{span} outside region payload {}..{}",
@@ -707,7 +709,7 @@ mod shm_view {
             if !region.writable() {
                 return Err(LayoutError::ReadOnly);
             }
-            if !offset.is_multiple_of(64) {
+            if offset & 63 != 0 {
                 return Err(LayoutError::Invalid(format!(
                     "offset {offset} not 64-aligned"
                 )));
@@ -779,7 +781,7 @@ mod shm_view {
                 data_offset: hdr.data_offset.load(Ordering::Relaxed),
             };
             check_geometry(geo.block_size, geo.capacity, 0)?;
-            if !geo.block_size.is_multiple_of(64) {
+            if geo.block_size & 63 != 0 {
                 return Err(LayoutError::Invalid(format!(
                     "block size {}",
                     geo.block_size

@@ -201,7 +201,7 @@ impl HeaderSnapshot {
         }
         let meta_end = self.meta_offset + self.meta_len; // both bounded above: no overflow
         if self.payload_offset < meta_end
-            || !self.payload_offset.is_multiple_of(PAYLOAD_ALIGN as u64)
+            || self.payload_offset & (PAYLOAD_ALIGN as u64 - 1) != 0
             || self.payload_offset > self.total_size
         {
             return Err(HeaderError::Corrupt(format!(

@@ -60,8 +60,8 @@ pub fn is_semver(v: &str) -> bool {
         && parts
             .iter()
             .all(|p| !p.is_empty() && p.len() <= 20 && p.chars().all(|c| c.is_ascii_digit()))
-        && pre.is_none_or(ident_ok)
-        && build.is_none_or(ident_ok)
+        && pre.map(ident_ok) != Some(false)
+        && build.map(ident_ok) != Some(false)
 }
 
 impl Metadata {

@@ -689,7 +689,8 @@ impl Region {
             return Err(oob);
         }
         // The base is page-aligned, so offset alignment == address alignment.
-        if !offset.is_multiple_of(align) {
+        // `align` is a type's alignment: a power of two.
+        if offset & (align - 1) != 0 {
             return Err(BoundsError::Misaligned { offset, align });
         }
         Ok(())
