@@ -3,7 +3,7 @@
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::{AtomicU64, Ordering};
+use loom::sync::atomic::{fence, AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use renoir_core::registry::slot::{SlotWord, FREE, LIVE};
@@ -79,8 +79,10 @@ fn reclaim_and_publish_are_mutually_exclusive() {
 /// publisher: stamp := 0 (SeqCst), then reuse the slot only if no holder
 /// bit (SeqCst load). Reader: stamp == expected (Acquire), set holder bit
 /// (SeqCst RMW), re-check stamp (SeqCst), read the payload, clear the bit
-/// (Release). Loom's UnsafeCell flags any overlap of the reader's read and
-/// the publisher's rewrite.
+/// (Release). Both sides put a SeqCst fence between their store and their
+/// load, as the real code does (loom models SeqCst accesses only as AcqRel,
+/// and SeqCst fences exactly). Loom's UnsafeCell flags any overlap of the
+/// reader's read and the publisher's rewrite.
 #[test]
 fn holder_bit_prevents_reuse_under_a_reader() {
     loom::model(|| {
@@ -90,6 +92,7 @@ fn holder_bit_prevents_reuse_under_a_reader() {
         let (st, ho, pl) = (stamp.clone(), holders.clone(), payload.clone());
         let publisher = thread::spawn(move || {
             st.store(0, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             if ho.load(Ordering::SeqCst) == 0 {
                 // SAFETY (model): the protocol claims exclusivity here.
                 pl.with_mut(|p| unsafe { *p = 99 });
@@ -101,6 +104,7 @@ fn holder_bit_prevents_reuse_under_a_reader() {
                 return;
             }
             ho.fetch_or(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             if st.load(Ordering::SeqCst) == 1 {
                 // SAFETY (model): protected by the holder bit.
                 let v = pl.with(|p| unsafe { *p });

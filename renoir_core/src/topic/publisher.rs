@@ -188,6 +188,12 @@ impl PubShared {
 
     fn held(&self, s: usize) -> bool {
         let c = self.slot_ctl(s);
+        // SYNC POINT (Dekker fence F1): orders our earlier SeqCst stamp
+        // invalidation (S1) before the holder loads (L1); pairs with the
+        // reader's fence F2 between its bit set (S2) and stamp re-read (L2).
+        // The fences carry the argument in the C++ model (and in loom, which
+        // models SeqCst accesses only as AcqRel).
+        crate::sync::atomic::fence(Ordering::SeqCst);
         // SYNC POINT (Dekker L1): SeqCst loads after the SeqCst
         // invalidation of every ring entry naming this slot; pairs with
         // the reader's SeqCst fetch_or (S2) followed by its SeqCst stamp

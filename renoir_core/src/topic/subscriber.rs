@@ -187,6 +187,9 @@ impl Attached {
             // is still ours, the publisher will see our bit before reusing
             // the slot.
             sc.holders[w].fetch_or(bit, Ordering::SeqCst);
+            // SYNC POINT (Dekker fence F2): pairs with the publisher's fence
+            // F1 in `held` (see there).
+            crate::sync::atomic::fence(Ordering::SeqCst);
             if e.stamp.load(Ordering::SeqCst) != s1 {
                 // SYNC POINT: give the bit back (Release our nothing-read).
                 sc.holders[w].fetch_and(!bit, Ordering::Release);
