@@ -21,14 +21,15 @@ fn setup() -> String {
     shm::prefix()
 }
 
-fn file_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("renoir_suite_{}", std::process::id()));
+/// The File backend's directory for test `tag` (removed by `assert_clean`).
+fn file_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("renoir_suite_{}_{tag}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
-fn backends() -> Vec<Backend> {
-    vec![Backend::Heap, Backend::Shm, Backend::File(file_dir())]
+fn backends(tag: &str) -> Vec<Backend> {
+    vec![Backend::Heap, Backend::Shm, Backend::File(file_dir(tag))]
 }
 
 /// Files of this test (`<prefix>_<tag>*`) left in `dir`.
@@ -43,7 +44,9 @@ fn leftovers(dir: &std::path::Path, tag: &str) -> Vec<String> {
 
 fn assert_clean(tag: &str) {
     assert_eq!(leftovers(&shm::shm_dir(), tag), Vec::<String>::new());
-    assert_eq!(leftovers(&file_dir(), tag), Vec::<String>::new());
+    let dir = file_dir(tag);
+    assert_eq!(leftovers(&dir, tag), Vec::<String>::new());
+    std::fs::remove_dir(&dir).unwrap();
 }
 
 fn suite_roundtrip(b: Backend, tag: &str) {
@@ -107,7 +110,7 @@ fn backend_tag(b: &Backend) -> &'static str {
 #[test]
 fn roundtrip_on_all_backends() {
     setup();
-    for b in backends() {
+    for b in backends("rt") {
         suite_roundtrip(b, "rt");
     }
     assert_clean("rt");
@@ -159,7 +162,7 @@ fn suite_pool(b: Backend, tag: &str) {
 #[test]
 fn pools_on_all_backends() {
     setup();
-    for b in backends() {
+    for b in backends("pool") {
         suite_pool(b, "pool");
     }
     assert_clean("pool");
@@ -208,7 +211,7 @@ fn suite_buffers(b: Backend, tag: &str) {
 #[test]
 fn buffer_pools_on_all_backends() {
     setup();
-    for b in backends() {
+    for b in backends("bp") {
         suite_buffers(b, "bp");
     }
     assert_clean("bp");
