@@ -75,11 +75,139 @@ fn layout_sizes_match_the_docs() {
     assert_eq!(size_of::<NodeRecord>(), 816);
     assert_eq!(size_of::<EndpointRecord>(), 808);
     let l = RegLayout::compute(0);
-    assert_eq!((l.processes, l.nodes, l.endpoints, l.end), (256, 33024, 868608, 4178176));
+    assert_eq!(
+        (l.processes, l.nodes, l.endpoints, l.end),
+        (256, 33024, 868608, 4178176)
+    );
     assert_eq!(size_of::<PubHeader>(), 144);
     assert_eq!(size_of::<ReaderEntry>(), 72);
     assert_eq!(size_of::<RingEntry>(), 64);
     assert_eq!(size_of::<SlotCtl>(), 64);
     let p = PubLayout::compute(0, 10, 18, 4096);
-    assert_eq!((p.readers, p.ring, p.slots, p.end), (192, 9408, 10048, 11200));
+    assert_eq!(
+        (p.readers, p.ring, p.slots, p.end),
+        (192, 9408, 10048, 11200)
+    );
+}
+
+#[test]
+fn large_images_6mb_and_25mb_zero_copy() {
+    init();
+    let dom = 102;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("cam", "/", "").unwrap();
+        let p = d
+            .create_publisher(&n, spec("/image", Qos::reliable(2)).hint(6_220_800))
+            .unwrap();
+        let s = d
+            .create_subscriber(&n, spec("/image", Qos::reliable(2)))
+            .unwrap();
+        for (k, len) in [6_220_800usize, 25_000_000, 6_220_800, 25_000_000, 100]
+            .into_iter()
+            .enumerate()
+        {
+            let mut m = p.loan(len).unwrap();
+            assert_eq!(m.len(), len);
+            m.fill(k as u8 + 1);
+            p.publish(m, k as i64).unwrap();
+            let x = s.take().unwrap().unwrap();
+            assert_eq!(x.len(), len);
+            assert!(x.iter().step_by(4093).all(|b| *b == k as u8 + 1));
+            assert_eq!(x.info().source_timestamp_ns, k as i64);
+        }
+        assert!(p.stats().pool_used <= p.stats().pool_total);
+    }
+    assert_clean(dom);
+}
+
+#[test]
+fn held_samples_are_never_overwritten() {
+    init();
+    let dom = 103;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let p = d
+            .create_publisher(&n, spec("/hold", Qos::best_effort(2)))
+            .unwrap();
+        let s = d
+            .create_subscriber(&n, spec("/hold", Qos::best_effort(2)))
+            .unwrap();
+        p.publish_bytes(&[7u8; 100], 0).unwrap();
+        let held = s.take().unwrap().unwrap();
+        // Far more publishes than slots: the held slot must stay intact.
+        let mut errs = 0;
+        for i in 0..500u32 {
+            if p.publish_bytes(&[(i % 200) as u8 + 20; 100], 0).is_err() {
+                errs += 1;
+            }
+            while let Some(x) = s.take().unwrap() {
+                assert!(x.iter().all(|b| *b == x[0]));
+            }
+        }
+        assert_eq!(errs, 0);
+        assert!(held.iter().all(|b| *b == 7));
+        drop(held);
+    }
+    assert_clean(dom);
+}
+
+/// A hostile peer rewrites descriptors with garbage: take reports an error
+/// for that entry, never panics or reads out of bounds, and goes on.
+#[test]
+fn corrupt_descriptors_give_take_errors() {
+    use renoir_core::region::{Access, Backend, Region};
+    use renoir_core::sync::atomic::Ordering;
+    use renoir_core::topic::layout::{PubHeader, PubLayout, RingEntry};
+    init();
+    let dom = 104;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let p = d
+            .create_publisher(&n, spec("/evil", Qos::reliable(8)))
+            .unwrap();
+        let s = d
+            .create_subscriber(&n, spec("/evil", Qos::reliable(8)))
+            .unwrap();
+        for i in 0..4u8 {
+            p.publish_bytes(&[i; 64], 0).unwrap();
+        }
+        let ctl = Region::open(p.segment_name(), Backend::Shm, Access::ReadWrite).unwrap();
+        let h: &PubHeader = ctl
+            .get(PubLayout::compute(ctl.payload_offset(), 1, 1, 64).header)
+            .unwrap();
+        let cap = h.ring_cap.load(Ordering::Relaxed);
+        let lay = PubLayout::compute(
+            ctl.payload_offset(),
+            cap,
+            h.n_slots.load(Ordering::Relaxed),
+            64,
+        );
+        let e0: &RingEntry = ctl.get(lay.ring_off(0)).unwrap();
+        let e1: &RingEntry = ctl.get(lay.ring_off(1)).unwrap();
+        let e2: &RingEntry = ctl.get(lay.ring_off(2)).unwrap();
+        e0.slot.store(99_999, Ordering::Relaxed); // index out of range
+        e1.len.store(u64::MAX, Ordering::Relaxed); // absurd length
+        e2.blob_gen.store(12345, Ordering::Relaxed); // blob that does not exist
+        let mut errors = 0;
+        let mut good = vec![];
+        for _ in 0..4 {
+            match s.take() {
+                Ok(Some(x)) => good.push(x[0]),
+                Ok(None) => break,
+                Err(_) => errors += 1,
+            }
+        }
+        assert_eq!(errors, 3);
+        assert_eq!(good, vec![3]);
+        // Garbage head: the reader clamps to the ring window and goes on.
+        h.head.store(u64::MAX - 3, Ordering::Relaxed);
+        for _ in 0..20 {
+            let _ = s.take();
+        }
+        drop(ctl);
+    }
+    assert_clean(dom);
 }
