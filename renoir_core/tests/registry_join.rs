@@ -1,5 +1,8 @@
 //! Registry: concurrent creation by many processes (O_EXCL race), domain
 //! isolation, graph contents, corrupt records rejected without panics.
+// Atomics via renoir_core::sync (clippy resolves the re-export to std).
+#![allow(clippy::disallowed_types)]
+
 mod topic_common;
 
 use renoir_core::region::{Access, Backend, Region};
