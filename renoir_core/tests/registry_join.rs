@@ -98,6 +98,9 @@ fn domains_are_isolated_and_graph_reports_endpoints() {
             .find(|e| e.kind == EndpointKind::Subscriber)
             .unwrap();
         assert_eq!(se.gid, s.gid());
+        let seen = renoir_core::registry::inspect(a).expect("inspect");
+        assert_eq!(seen.endpoints.len(), 2);
+        assert_eq!(seen.nodes.len(), 1);
         assert_eq!(db.graph().nodes.len(), 1);
         assert!(db.graph().endpoints.is_empty());
         assert_eq!(db.graph_version(), v0, "other domain's version moved");

@@ -536,79 +536,13 @@ impl Domain {
     /// Snapshot of live nodes and endpoints.
     pub fn graph(&self) -> Graph {
         self.maybe_reap();
-        let mut live = Liveness::new(&self.prefix, self.id);
-        let mut saw_dead = false;
-        let mut version = self.graph_version();
-        let mut nodes = Vec::new();
-        let mut node_by_slot: HashMap<(u32, u32), (String, String)> = HashMap::new();
-        for i in 0..MAX_NODES {
-            let r = node_rec(&self.region, &self.lay, i);
-            let w = r.slot.load();
-            if !w.is_live() {
-                continue;
-            }
-            let start = r.slot.owner_start();
-            // SYNC POINT: content after Acquire of LIVE; validated by reload.
-            let ps = r.process_slot.load(Ordering::Relaxed);
-            let pg = r.process_gen.load(Ordering::Relaxed);
-            let (Ok(name), Ok(ns), Ok(enclave)) =
-                (r.name.get(), r.namespace.get(), r.enclave.get())
-            else {
-                continue;
-            };
-            if r.slot.reload() != w {
-                continue;
-            }
-            if !live.alive(w.pid(), start, Some((ps, pg)), None) {
-                saw_dead = true;
-                continue;
-            }
-            node_by_slot.insert((i as u32, w.gen()), (name.clone(), ns.clone()));
-            nodes.push(NodeInfo {
-                name,
-                namespace: ns,
-                enclave,
-                pid: w.pid(),
-                slot: i as u32,
-            });
-        }
-        let mut endpoints = Vec::new();
-        for i in 0..MAX_ENDPOINTS {
-            let r = ep_rec(&self.region, &self.lay, i);
-            let w = r.slot.load();
-            if !w.is_live() {
-                continue;
-            }
-            let Some(info) = read_endpoint(r, i as u32, w) else {
-                continue;
-            };
-            // SYNC POINT: as above.
-            let ps = r.process_slot.load(Ordering::Relaxed);
-            let pg = r.process_gen.load(Ordering::Relaxed);
-            let ns = r.node_slot.load(Ordering::Relaxed);
-            let ng = r.node_gen.load(Ordering::Relaxed);
-            let key = ep_key(&self.prefix, self.id, i as u32, w.gen());
-            if !live.alive(w.pid(), r.slot.owner_start(), Some((ps, pg)), Some(&key)) {
-                saw_dead = true;
-                continue;
-            }
-            let mut info = info;
-            if let Some((n, nsp)) = node_by_slot.get(&(ns, ng)) {
-                info.node_name = n.clone();
-                info.node_namespace = nsp.clone();
-            }
-            endpoints.push(info);
-        }
+        let (mut g, saw_dead) = read_graph(&self.region, &self.lay, &self.prefix, self.id);
         // Whoever notices a dead owner reaps it, so the graph we return and
         // the registry (and everybody's graph version) agree.
         if saw_dead && self.reap() > 0 {
-            version = self.graph_version();
+            g.version = self.graph_version();
         }
-        Graph {
-            version,
-            nodes,
-            endpoints,
-        }
+        g
     }
 
     /// Add a node (removed when the handle drops).
@@ -993,6 +927,103 @@ pub(crate) fn read_endpoint(r: &EndpointRecord, slot: u32, w: Word) -> Option<En
         slot,
         gen: w.gen(),
     })
+}
+
+/// Read the live graph from a registry mapping; also says whether dead
+/// owners were seen (the caller may reap).
+fn read_graph(region: &Region, lay: &RegLayout, prefix: &str, domain: u32) -> (Graph, bool) {
+    let mut live = Liveness::new(prefix, domain);
+    let mut saw_dead = false;
+    let Ok(hdr) = region.get::<RegHeader>(lay.header) else {
+        return (Graph::default(), false);
+    };
+    // SYNC POINT: Acquire pairs with the SeqCst bump in `bump_graph_in`.
+    let version = hdr.graph_version.load(Ordering::Acquire);
+    let mut nodes = Vec::new();
+    let mut node_by_slot: HashMap<(u32, u32), (String, String)> = HashMap::new();
+    for i in 0..MAX_NODES {
+        let r = node_rec(region, lay, i);
+        let w = r.slot.load();
+        if !w.is_live() {
+            continue;
+        }
+        let start = r.slot.owner_start();
+        // SYNC POINT: content after Acquire of LIVE; validated by reload.
+        let ps = r.process_slot.load(Ordering::Relaxed);
+        let pg = r.process_gen.load(Ordering::Relaxed);
+        let (Ok(name), Ok(ns), Ok(enclave)) = (r.name.get(), r.namespace.get(), r.enclave.get())
+        else {
+            continue;
+        };
+        if r.slot.reload() != w {
+            continue;
+        }
+        if !live.alive(w.pid(), start, Some((ps, pg)), None) {
+            saw_dead = true;
+            continue;
+        }
+        node_by_slot.insert((i as u32, w.gen()), (name.clone(), ns.clone()));
+        nodes.push(NodeInfo {
+            name,
+            namespace: ns,
+            enclave,
+            pid: w.pid(),
+            slot: i as u32,
+        });
+    }
+    let mut endpoints = Vec::new();
+    for i in 0..MAX_ENDPOINTS {
+        let r = ep_rec(region, lay, i);
+        let w = r.slot.load();
+        if !w.is_live() {
+            continue;
+        }
+        let Some(info) = read_endpoint(r, i as u32, w) else {
+            continue;
+        };
+        // SYNC POINT: as above.
+        let ps = r.process_slot.load(Ordering::Relaxed);
+        let pg = r.process_gen.load(Ordering::Relaxed);
+        let ns = r.node_slot.load(Ordering::Relaxed);
+        let ng = r.node_gen.load(Ordering::Relaxed);
+        let key = ep_key(prefix, domain, i as u32, w.gen());
+        if !live.alive(w.pid(), r.slot.owner_start(), Some((ps, pg)), Some(&key)) {
+            saw_dead = true;
+            continue;
+        }
+        let mut info = info;
+        if let Some((n, nsp)) = node_by_slot.get(&(ns, ng)) {
+            info.node_name = n.clone();
+            info.node_namespace = nsp.clone();
+        }
+        endpoints.push(info);
+    }
+    (
+        Graph {
+            version,
+            nodes,
+            endpoints,
+        },
+        saw_dead,
+    )
+}
+
+/// Read-only look at the graph of `domain` (for `renoir ls`): opens the
+/// registry without joining, reaps nothing. `None` if there is no usable
+/// registry.
+pub fn inspect(domain: u32) -> Option<Graph> {
+    let name = format!("{domain}_registry");
+    let region = Region::open(&name, Backend::Shm, Access::ReadOnly).ok()?;
+    let lay = RegLayout::compute(region.payload_offset());
+    if region.len() < lay.end {
+        return None;
+    }
+    let hdr = region.get::<RegHeader>(lay.header).ok()?;
+    // SYNC POINT: Acquire pairs with the creator's Release of the magic.
+    if hdr.magic.load(Ordering::Acquire) != REG_MAGIC {
+        return None;
+    }
+    Some(read_graph(&region, &lay, &shm::prefix(), domain).0)
 }
 
 /// Owner judgement for one record: `Some(word)` if it should be reclaimed.
