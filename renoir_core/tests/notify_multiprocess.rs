@@ -13,7 +13,8 @@ use ring_common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-// Area layout: [0] Event, [64] Doorbell, [128..] AtomicU32 flags (64 apart).
+// Area layout: [0] Event, [64] Doorbell, [128..] AtomicU32 flags (64 apart):
+// 0 waiter's condition, 1 waker's condition, 2-3 ringers, 4 waiter started.
 const EVENT: usize = 0;
 const BELL: usize = 64;
 fn flag(i: usize) -> usize {
@@ -33,7 +34,9 @@ fn child() {
         "waiter" => {
             // Block until flag 0 is set by the parent, reporting how long.
             let f: &AtomicU32 = area.get(flag(0));
+            let ready: &AtomicU32 = area.get(flag(4));
             let t = Instant::now();
+            ready.store(1, Ordering::Release);
             let ok = ev.wait_until(
                 || f.load(Ordering::Acquire) == 1,
                 Some(Duration::from_secs(20)),
@@ -62,9 +65,19 @@ fn child_blocked_in_futex_is_woken_by_parent() {
     let area = ShmArea::create(SIZE);
     let ev: &Event = area.get(EVENT);
     let f: &AtomicU32 = area.get(flag(0));
+    let ready: &AtomicU32 = area.get(flag(4));
     let c = spawn_child("child", "waiter", &area, &[]);
-    // Give the child time to map, start and go to sleep in FUTEX_WAIT.
-    std::thread::sleep(Duration::from_millis(400));
+    // Wait until the child has started its clock (start-up is slow under
+    // qemu), then give it time to go to sleep in FUTEX_WAIT.
+    let t0 = Instant::now();
+    while ready.load(Ordering::Acquire) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "child never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     f.store(1, Ordering::Release);
     let t = Instant::now();
     ev.notify();

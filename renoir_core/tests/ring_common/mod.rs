@@ -138,7 +138,20 @@ pub const fn align64(x: usize) -> usize {
 /// `role`, sharing `area`.
 pub fn spawn_child(test_name: &str, role: &str, area: &ShmArea, extra: &[(&str, String)]) -> Child {
     let exe = std::env::current_exe().unwrap();
-    let mut cmd = Command::new(exe);
+    // Under qemu user-mode emulation (aarch64 tests on an x86 host) the
+    // host kernel cannot exec our binary itself: run it through the same
+    // emulator. /proc/self/comm names the emulator there (qemu fakes
+    // /proc/self/exe and /proc/self/stat, not comm); QEMU_LD_PREFIX, if
+    // used, is inherited through the environment.
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    let mut cmd = match comm.trim() {
+        c if c.starts_with("qemu-") => {
+            let mut cmd = Command::new(c);
+            cmd.arg(&exe);
+            cmd
+        }
+        _ => Command::new(&exe),
+    };
     cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(ROLE_ENV, role)
         .env(PATH_ENV, area.path())
