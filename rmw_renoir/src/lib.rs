@@ -17,6 +17,7 @@ pub mod graph;
 pub mod guard;
 pub mod init;
 pub mod listener;
+pub mod loan;
 pub mod log;
 pub mod misc;
 pub mod node;

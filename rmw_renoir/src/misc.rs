@@ -5,7 +5,6 @@ use crate::ffi::{self, RmwError};
 use crate::publisher;
 use crate::subscription;
 use crate::sys::*;
-use std::ffi::c_void;
 
 #[no_mangle]
 pub unsafe extern "C" fn rmw_compare_gids_equal(
@@ -178,67 +177,4 @@ pub unsafe extern "C" fn rmw_take_dynamic_message_with_info(
             "dynamic messages are not implemented by rmw_renoir",
         ))
     })
-}
-
-fn no_loans() -> rmw_ret_t {
-    ffi::ret(|| {
-        Err(RmwError::unsupported(
-            "loaned messages are not offered by rmw_renoir yet (can_loan_messages is false)",
-        ))
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn rmw_borrow_loaned_message(
-    _publisher: *const rmw_publisher_t,
-    _type_support: *const rosidl_message_type_support_t,
-    _ros_message: *mut *mut c_void,
-) -> rmw_ret_t {
-    no_loans()
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn rmw_return_loaned_message_from_publisher(
-    _publisher: *const rmw_publisher_t,
-    _loaned_message: *mut c_void,
-) -> rmw_ret_t {
-    no_loans()
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn rmw_publish_loaned_message(
-    _publisher: *const rmw_publisher_t,
-    _ros_message: *mut c_void,
-    _allocation: *mut rmw_publisher_allocation_t,
-) -> rmw_ret_t {
-    no_loans()
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn rmw_take_loaned_message(
-    _subscription: *const rmw_subscription_t,
-    _loaned_message: *mut *mut c_void,
-    _taken: *mut bool,
-    _allocation: *mut rmw_subscription_allocation_t,
-) -> rmw_ret_t {
-    no_loans()
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn rmw_take_loaned_message_with_info(
-    _subscription: *const rmw_subscription_t,
-    _loaned_message: *mut *mut c_void,
-    _taken: *mut bool,
-    _message_info: *mut rmw_message_info_t,
-    _allocation: *mut rmw_subscription_allocation_t,
-) -> rmw_ret_t {
-    no_loans()
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn rmw_return_loaned_message_from_subscription(
-    _subscription: *const rmw_subscription_t,
-    _loaned_message: *mut c_void,
-) -> rmw_ret_t {
-    no_loans()
 }

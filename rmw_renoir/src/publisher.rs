@@ -29,6 +29,7 @@ pub struct Publisher {
     pub inner: transport::Publisher,
     pub qos: Qos,
     pub events: Arc<EndpointEvents>,
+    pub loans: crate::loan::Loans,
 }
 
 impl Publisher {
@@ -173,14 +174,16 @@ pub unsafe extern "C" fn rmw_create_publisher(
             inner,
             qos: q,
             events,
+            loans: Default::default(),
         });
         let tp = p.topic.as_ptr();
+        let can_loan = p.ty.is_fixed_size();
         Ok(Box::into_raw(Box::new(rmw_publisher_t {
             implementation_identifier: IDENTIFIER.as_ptr(),
             data: Box::into_raw(p).cast(),
             topic_name: tp,
             options: *opts,
-            can_loan_messages: false,
+            can_loan_messages: can_loan,
         })))
     })
 }

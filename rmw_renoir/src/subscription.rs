@@ -65,6 +65,7 @@ pub struct Subscription {
     pending: Mutex<VecDeque<Sample>>,
     reception_seq: Mutex<u64>,
     pub on_new_message: Mutex<Option<Callback>>,
+    pub loans: crate::loan::Loans,
 }
 
 impl Subscription {
@@ -286,8 +287,10 @@ pub unsafe extern "C" fn rmw_create_subscription(
             pending: Mutex::new(VecDeque::new()),
             reception_seq: Mutex::new(0),
             on_new_message: Mutex::new(None),
+            loans: Default::default(),
         });
         let tp = s.topic.as_ptr();
+        let can_loan = s.ty.is_fixed_size();
         let mut o = *opts;
         // The caller's filter options are not ours to keep.
         o.content_filter_options = std::ptr::null_mut();
@@ -296,7 +299,7 @@ pub unsafe extern "C" fn rmw_create_subscription(
             data: Box::into_raw(s).cast(),
             topic_name: tp,
             options: o,
-            can_loan_messages: false,
+            can_loan_messages: can_loan,
             is_cft_enabled: cft,
         })))
     })

@@ -13,7 +13,8 @@ ap.add_argument("--type", default="std_msgs/msg/String")
 ap.add_argument("--qos", default="")
 ap.add_argument("--count", type=int, default=0, help="exit after N messages (0 = never)")
 ap.add_argument("--timeout", type=float, default=20.0)
-ap.add_argument("--sleep-first", type=float, default=0.0, help="be slow: do not take for this long")
+ap.add_argument("--sleep-first", type=float, default=0.0,
+                help="be slow: once a publisher is matched, do not take for this long")
 ap.add_argument("--filter", default="", help="content filter expression")
 ap.add_argument("--params", default="", help="comma separated filter parameters")
 ap.add_argument("--events", action="store_true")
@@ -79,6 +80,10 @@ if a.listener_callback:
     assert rc == 0, rc
 emit(event="ready", cft=cft)
 if a.sleep_first:
+    t0 = time.time()
+    while sub.handle.get_publisher_count() < 1 and time.time() - t0 < 10:
+        time.sleep(0.01)  # counting attaches us to new publishers; takes nothing
+    emit(event="matched")
     time.sleep(a.sleep_first)
 end = time.time() + a.timeout
 while time.time() < end and not (a.count and len(got) >= a.count):
