@@ -97,3 +97,26 @@ def test_on_new_message_callback_counts(ros):
     assert len(lis.events("msg")) == 10
     cbs = lis.events("callback")
     assert cbs and cbs[-1]["total"] == 10, cbs
+
+
+def test_loaned_messages_for_plain_types(ros):
+    lis = ros.spawn("listener.py", "--type", "std_msgs/msg/Int32", "--count", "5", "--timeout", "15")
+    lis.wait_for("ready")
+    tal = ros.spawn("talker.py", "--type", "std_msgs/msg/Int32", "--loan", "--count", "5",
+                    "--period", "0.01", "--wait-match", "1")
+    assert tal.wait_for("can_loan")["value"] is True
+    lis.wait_for("done", timeout=20)
+    assert [d["msg"]["data"] for d in lis.events("msg")] == [1000 + i for i in range(5)]
+
+
+def test_domain_ids_are_isolated(ros):
+    other = str((ros.domain + 1) % 200 + 1)
+    lis = ros.spawn("listener.py", "--timeout", "3", ROS_DOMAIN_ID=other)
+    lis.wait_for("ready")
+    same = ros.spawn("listener.py", "--count", "3", "--timeout", "10")
+    same.wait_for("ready")
+    ros.spawn("talker.py", "--count", "10", "--period", "0.02", "--wait-match", "1")
+    same.wait_for("done", timeout=20)
+    lis.wait_for("done", timeout=20)
+    assert len(same.events("msg")) >= 3
+    assert not lis.events("msg")
