@@ -211,3 +211,32 @@ fn corrupt_descriptors_give_take_errors() {
     }
     assert_clean(dom);
 }
+
+#[test]
+fn lifespan_expires_old_samples() {
+    init();
+    let dom = 105;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let mut q = Qos::transient_local(5);
+        q.lifespan_ns = 50_000_000;
+        let p = d.create_publisher(&n, spec("/life", q)).unwrap();
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as i64
+        };
+        p.publish_bytes(b"old", now()).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        p.publish_bytes(b"new", now()).unwrap();
+        let s = d
+            .create_subscriber(&n, spec("/life", Qos::transient_local(5)))
+            .unwrap();
+        assert_eq!(&*s.take().unwrap().unwrap(), b"new");
+        assert!(s.take().unwrap().is_none());
+        assert_eq!(s.lost(), 0);
+    }
+    assert_clean(dom);
+}

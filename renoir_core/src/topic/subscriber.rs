@@ -70,6 +70,8 @@ pub(crate) struct Attached {
     /// Keep at most this many unread samples (reader KeepLast depth).
     window: u64,
     reliable: bool,
+    /// Publisher's lifespan (0: infinite): older samples are skipped.
+    lifespan_ns: u64,
     state: Mutex<AttState>,
     gone: AtomicBool,
     abandoned: Arc<AtomicBool>,
@@ -171,6 +173,14 @@ impl Attached {
             crate::sync::atomic::fence(Ordering::Acquire);
             if e.stamp.load(Ordering::Relaxed) != s1 {
                 *lost += 1;
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                continue;
+            }
+            if self.lifespan_ns > 0
+                && (now_unix_ns() as i64).saturating_sub(src_ts) > self.lifespan_ns as i64
+            {
+                // Expired (QoS lifespan): skipped, not lost.
                 st.cursor = c + 1;
                 self.store_cursor(c + 1);
                 continue;
@@ -370,10 +380,13 @@ struct SubState {
 
 /// A subscriber on one topic. All methods take `&self`.
 pub struct Subscriber {
+    // Field order is drop order: reader entries are released (st) before
+    // the registry record (reg), so the graph bump of the latter finds the
+    // publishers' reader counts already updated.
+    st: Mutex<SubState>,
     domain: Arc<Domain>,
     reg: EndpointReg,
     spec: TopicSpec,
-    st: Mutex<SubState>,
     abandoned: Arc<AtomicBool>,
 }
 
@@ -399,6 +412,8 @@ struct Candidate {
     segment: String,
     gid: [u8; 16],
     qos: Qos,
+    /// The publisher's process record (slot, gen), to ring on attach.
+    process: (u32, u32),
 }
 
 impl Subscriber {
@@ -467,11 +482,18 @@ impl Subscriber {
             {
                 continue;
             }
+            // SYNC POINT: content after Acquire of LIVE (read_endpoint
+            // validated the snapshot; a stale value only mis-rings once).
+            let process = (
+                r.process_slot.load(Ordering::Relaxed),
+                r.process_gen.load(Ordering::Relaxed),
+            );
             out.push(Candidate {
                 ep: (i as u32, w.gen()),
                 segment: info.segment,
                 gid: info.gid,
                 qos: info.qos,
+                process,
             });
         }
         out
@@ -499,7 +521,11 @@ impl Subscriber {
                 continue;
             }
             match self.attach(&c) {
-                Ok(a) => st.pubs.push(Arc::new(a)),
+                Ok(a) => {
+                    st.pubs.push(Arc::new(a));
+                    // Tell the publisher's process its match count changed.
+                    self.domain.ring_process(c.process.0, c.process.1);
+                }
                 Err(_) => st.retry_at = Some(Instant::now() + Duration::from_millis(20)),
             }
         }
@@ -604,6 +630,7 @@ impl Subscriber {
                 ep: c.ep,
                 window,
                 reliable,
+                lifespan_ns: c.qos.lifespan_ns,
                 state: Mutex::new(AttState {
                     cursor,
                     blobs: HashMap::new(),
