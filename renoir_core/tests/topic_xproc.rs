@@ -157,8 +157,9 @@ fn blocking_wait_wakes_across_processes() {
     {
         let d = Domain::join(dom).unwrap();
         let n = d.add_node("talker", "/", "").unwrap();
-        let p = d.create_publisher(&n, spec("/wake", "rel10")).unwrap();
-        let c = spawn_child("child", "sub", &sub_env(dom, "/wake", "rel10", 200));
+        let p = d.create_publisher(&n, spec("/wake", "all")).unwrap();
+        p.set_max_blocking(Duration::from_secs(10));
+        let c = spawn_child("child", "sub", &sub_env(dom, "/wake", "all", 200));
         wait_matched(&p, 1);
         for i in 0..200 {
             publish_pattern(&p, i, 64);

@@ -27,6 +27,9 @@ pub const MAX_SLOT_SIZE: u64 = 64 << 20;
 pub const MAX_SAMPLE: usize = 1 << 30;
 /// Default inline slot size.
 pub const DEFAULT_SLOT_SIZE: u64 = 4096;
+/// Largest data segment sized from a hint (else inline slots shrink to
+/// [`DEFAULT_SLOT_SIZE`]).
+pub const MAX_DATA_SEGMENT: u64 = 32 << 20;
 /// Hints above this go to blobs (keeps the data segment small).
 pub const INLINE_HINT_MAX: usize = 256 << 10;
 

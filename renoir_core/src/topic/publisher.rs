@@ -383,7 +383,9 @@ impl PubShared {
                         .load(Ordering::Relaxed)
                         .wrapping_add(1)
                         .max(1);
-                    let cap = round_up(len as u64, 64 << 10) as usize;
+                    // 1/8 headroom so slowly growing samples (point clouds)
+                    // do not replace the blob every time.
+                    let cap = round_up(len as u64 + len as u64 / 8, 64 << 10) as usize;
                     let name = blob_name(&self.ctl_name, slot as u32, g);
                     let cfg = RegionConfig::new(name, cap).description("renoir sample blob");
                     let r = Region::create(&cfg)
@@ -586,11 +588,16 @@ impl Publisher {
         spec.kind = EndpointKind::Publisher;
         let ring_cap = spec.qos.depth();
         let n_slots = ring_cap + EXTRA_SLOTS;
-        let slot_size = if spec.payload_hint == 0 || spec.payload_hint > INLINE_HINT_MAX {
+        let mut slot_size = if spec.payload_hint == 0 || spec.payload_hint > INLINE_HINT_MAX {
             DEFAULT_SLOT_SIZE
         } else {
             round_up(spec.payload_hint as u64, 64).max(64)
         };
+        // Deep rings of big hints would make a huge data segment: fall back
+        // to small inline slots (larger samples then go to blobs on demand).
+        if n_slots as u64 * slot_size > MAX_DATA_SEGMENT {
+            slot_size = DEFAULT_SLOT_SIZE.min(slot_size);
+        }
         let me = domain.identity();
         let mut made: Option<(Region, Region, PubLayout, String)> = None;
         let mut err: Option<CreatePublisherError> = None;
