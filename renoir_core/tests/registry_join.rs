@@ -157,3 +157,29 @@ fn corrupt_endpoint_records_are_skipped() {
     }
     assert_clean(dom);
 }
+
+/// A leaver killed between setting `closed` and unlinking: the next joiner
+/// must not be locked out.
+#[test]
+fn stale_closed_flag_does_not_lock_out_joiners() {
+    use renoir_core::registry::layout::RegHeader;
+    use renoir_core::sync::atomic::Ordering;
+    if role().is_some() {
+        return;
+    }
+    init();
+    let dom = 405;
+    let d = Domain::join(dom).unwrap();
+    let r = Region::open(d.registry_name(), Backend::Shm, Access::ReadWrite).unwrap();
+    let lay = RegLayout::compute(r.payload_offset());
+    let h: &RegHeader = r.get(lay.header).unwrap();
+    h.closed.store(1, Ordering::SeqCst);
+    d.abandon();
+    drop(r);
+    {
+        let d = Domain::join(dom).expect("join after a stale close");
+        let _n = d.add_node("n", "/", "").unwrap();
+        assert_eq!(d.graph().nodes.len(), 1);
+    }
+    assert_clean(dom);
+}

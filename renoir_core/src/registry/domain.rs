@@ -263,6 +263,7 @@ impl Domain {
         let name = format!("{domain_id}_registry");
         let size = RegLayout::payload_size();
         let mut last_err: Option<JoinError> = None;
+        let mut closed_seen = 0u32;
         for attempt in 0..100u32 {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(2 + attempt as u64));
@@ -383,6 +384,15 @@ impl Domain {
             if hdr.closed.load(Ordering::Relaxed) != 0 {
                 rec.slot.release(claim);
                 local_live(|l| l.remove(&(prefix.clone(), domain_id, slot, claim.gen)));
+                closed_seen += 1;
+                // A leaver that set `closed` unlinks the file a moment later;
+                // if it died in between, the flag would stay forever: after
+                // ~50 ms of retries, finish its job (see docs/data-path.md).
+                if closed_seen > 10 && !any_member(&region, &lay) {
+                    if let Some(p) = region.path() {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
                 continue;
             }
             let d = Domain {
