@@ -13,6 +13,9 @@
 //!   `Event::wait_until` (futex) and is woken by `notify`.
 //! - iceoryx2 0.10 publish/subscribe (`[u8]` slices, loan + write + send),
 //!   busy-polling `receive` (its default, no event/waitset).
+//! - renoir topic: the full publish -> take path of `renoir_core::topic`
+//!   (Domain, loaned slot, descriptor ring, doorbell), busy-polling `take`
+//!   or sleeping in `Domain::wait`.
 //! - memcpy: copying `size` bytes between two heap buffers (the bandwidth
 //!   floor every transport that copies pays once).
 //!
@@ -315,6 +318,112 @@ mod ice {
     }
 }
 
+// ------------------------------------------------------------ renoir topic
+
+/// The topic layer's publish -> take path (registry + publisher pool +
+/// descriptor ring + doorbell), measured the same way as the rows above.
+mod topic {
+    use renoir_core::registry::Domain;
+    use renoir_core::topic::{Qos, Subscriber, TopicSpec};
+    use std::time::{Duration, Instant};
+
+    fn spec(name: &str, hint: usize) -> TopicSpec {
+        TopicSpec::new(name, "bench/Bytes", Qos::keep_all_reliable()).hint(hint)
+    }
+
+    /// A domain of its own per bench run, so parallel runs do not meet;
+    /// the child gets the parent's through its role argument.
+    pub fn domain() -> u32 {
+        150 + std::process::id() % 80
+    }
+
+    fn take(d: &Domain, s: &Subscriber, busy: bool) -> renoir_core::topic::Sample {
+        let t = Instant::now();
+        loop {
+            let seen = d.doorbell_seq();
+            if let Some(x) = s.take().expect("take") {
+                return x;
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "topic peer silent");
+            if busy {
+                std::hint::spin_loop();
+            } else {
+                d.wait(seen, Some(Duration::from_millis(200)));
+            }
+        }
+    }
+
+    pub fn child(busy: bool, domain: u32) {
+        let d = Domain::join(domain).unwrap();
+        let n = d.add_node("ipc_echo", "/", "").unwrap();
+        let sub = d.create_subscriber(&n, spec("/ipc_ping", 0)).unwrap();
+        let publ = d.create_publisher(&n, spec("/ipc_pong", 64)).unwrap();
+        let mut cpu0 = None;
+        loop {
+            let x = take(&d, &sub, busy);
+            cpu0.get_or_insert_with(|| super::sys::cpu_us(super::sys::SELF));
+            let seq = u64::from_le_bytes(x[..8].try_into().unwrap());
+            let touch = x[8] as u64 + x[x.len() - 1] as u64;
+            drop(x);
+            let mut a = publ.loan(64).unwrap();
+            a.fill(0);
+            a[..8].copy_from_slice(&seq.to_le_bytes());
+            a[8..16].copy_from_slice(&touch.to_le_bytes());
+            publ.publish(a, 0).unwrap();
+            if seq == u64::MAX {
+                break;
+            }
+        }
+        println!(
+            "cpu_us={}",
+            super::sys::cpu_us(super::sys::SELF) - cpu0.unwrap_or(0)
+        );
+    }
+
+    pub fn run(
+        size: usize,
+        iters: usize,
+        busy: bool,
+        spawn: impl Fn() -> std::process::Child,
+    ) -> Vec<Duration> {
+        let d = Domain::join(domain()).unwrap();
+        let n = d.add_node("ipc_bench", "/", "").unwrap();
+        let publ = d
+            .create_publisher(&n, spec("/ipc_ping", size.max(16)))
+            .unwrap();
+        publ.set_max_blocking(Duration::from_secs(10));
+        let sub = d.create_subscriber(&n, spec("/ipc_pong", 64)).unwrap();
+        let child = spawn();
+        let t = Instant::now();
+        while publ.matched_subscribers() < 1 || sub.matched_publishers() < 1 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "topic echo did not start"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let src = vec![0xA5u8; size.max(16)];
+        let one = |seq: u64| -> u64 {
+            let mut m = publ.loan(src.len()).unwrap();
+            m.copy_from_slice(&src);
+            m[..8].copy_from_slice(&seq.to_le_bytes());
+            publ.publish(m, 0).unwrap();
+            let x = take(&d, &sub, busy);
+            u64::from_le_bytes(x[..8].try_into().unwrap())
+        };
+        let mut out = Vec::with_capacity(iters);
+        for i in 1..=iters as u64 {
+            let t = Instant::now();
+            let got = one(i);
+            out.push(t.elapsed());
+            assert_eq!(got, i);
+        }
+        one(u64::MAX);
+        super::child_cpu(child);
+        out
+    }
+}
+
 // ------------------------------------------------------------ harness
 
 fn spawn_child(role: &str, arg: &str) -> std::process::Child {
@@ -415,6 +524,8 @@ fn main() {
         match role {
             "renoir_busy" => renoir_child(arg, false),
             "renoir_futex" => renoir_child(arg, true),
+            "topic_busy" => topic::child(true, arg.parse().unwrap()),
+            "topic_futex" => topic::child(false, arg.parse().unwrap()),
             "ice" => {
                 let (tag, size) = arg.split_once(',').unwrap();
                 ice::child(tag, size.parse().unwrap())
@@ -441,6 +552,16 @@ fn main() {
         }));
         rows.push(measure("renoir spsc futex", size, || {
             renoir_run(size, iters, true)
+        }));
+        rows.push(measure("renoir topic busy", size, || {
+            topic::run(size, iters, true, || {
+                spawn_child("topic_busy", &topic::domain().to_string())
+            })
+        }));
+        rows.push(measure("renoir topic futex", size, || {
+            topic::run(size, iters, false, || {
+                spawn_child("topic_futex", &topic::domain().to_string())
+            })
         }));
         let tag = format!("{}_{}", std::process::id(), size);
         rows.push(measure("iceoryx2 busy", size, || {
