@@ -2,6 +2,9 @@
 //! points (mid-publish, mid-take, holding samples), many times, plus the
 //! in-process `abandon()` variants. The survivor must go on, the graph must
 //! drop the dead, and no segment may be left.
+// Atomics via renoir_core::sync (clippy resolves the re-export to std).
+#![allow(clippy::disallowed_types)]
+
 mod topic_common;
 
 use renoir_core::registry::Domain;
@@ -112,9 +115,34 @@ fn child() {
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
+        Some("foreign") => {
+            let d = Domain::join(env_u32("T_DOMAIN")).unwrap();
+            let _n = d.add_node("elsewhere", "/", "").unwrap();
+            set_pid_ns(&d, d.process_slot().0, 12345);
+            println!("READY");
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         Some(r) => panic!("unknown role {r}"),
         None => {}
     }
+}
+
+/// Overwrite the pid-namespace word of process record `slot`.
+fn set_pid_ns(d: &Domain, slot: u32, ns: u64) {
+    use renoir_core::region::{Access, Backend, Region};
+    let r = Region::open(d.registry_name(), Backend::Shm, Access::ReadWrite).unwrap();
+    let lay = renoir_core::registry::layout::RegLayout::compute(r.payload_offset());
+    let rec: &renoir_core::registry::layout::ProcessRecord = r
+        .get(
+            lay.processes
+                + slot as usize
+                    * std::mem::size_of::<renoir_core::registry::layout::ProcessRecord>(),
+        )
+        .unwrap();
+    rec.pid_ns
+        .store(ns, renoir_core::sync::atomic::Ordering::Relaxed);
 }
 
 fn spawn_ready(role: &str, dom: u32) -> Child {
@@ -384,6 +412,51 @@ fn abandoned_domain_is_reaped_by_the_next_joiner() {
         let g = d.graph();
         assert!(g.nodes.is_empty(), "{g:?}");
         assert!(g.endpoints.is_empty(), "{g:?}");
+    }
+    assert_clean(dom);
+}
+
+/// A member in another pid namespace (container sharing /dev/shm) is never
+/// judged dead by pid: even killed, it stays until someone in its own
+/// namespace (or an operator) cleans up.
+#[test]
+fn member_in_another_pid_namespace_is_not_judged_by_pid() {
+    if role().is_some() {
+        return;
+    }
+    init();
+    let dom = 306;
+    {
+        let d = Domain::join(dom).unwrap();
+        let c = spawn_ready("foreign", dom);
+        let pid = kill(c);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(d.reap(), 0);
+        assert!(d.graph().nodes.iter().any(|n| n.pid == pid));
+        // Back in our namespace (as if seen from its own): reaped.
+        let slot = (0..256u32)
+            .find(|&s| {
+                let r = renoir_core::region::Region::open(
+                    d.registry_name(),
+                    renoir_core::region::Backend::Shm,
+                    renoir_core::region::Access::ReadOnly,
+                )
+                .unwrap();
+                let lay = renoir_core::registry::layout::RegLayout::compute(r.payload_offset());
+                let rec: &renoir_core::registry::layout::ProcessRecord = r
+                    .get(
+                        lay.processes
+                            + s as usize
+                                * std::mem::size_of::<renoir_core::registry::layout::ProcessRecord>(
+                                ),
+                    )
+                    .unwrap();
+                rec.slot.load().pid() == pid
+            })
+            .unwrap();
+        set_pid_ns(&d, slot, 0);
+        assert!(d.reap() >= 2);
+        assert!(!d.graph().nodes.iter().any(|n| n.pid == pid));
     }
     assert_clean(dom);
 }

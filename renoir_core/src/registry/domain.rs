@@ -165,6 +165,8 @@ pub(crate) struct Liveness {
     domain: u32,
     me: ProcessIdentity,
     cache: HashMap<(u32, u64), bool>,
+    /// Pids of members in another pid namespace: never judged dead by us.
+    foreign: HashSet<u32>,
 }
 
 impl Liveness {
@@ -174,7 +176,35 @@ impl Liveness {
             domain,
             me: ProcessIdentity::current(),
             cache: HashMap::new(),
+            foreign: HashSet::new(),
         }
+    }
+
+    /// Like `new`, also learning from the process table which members live
+    /// in another pid namespace (containers sharing /dev/shm but not pids):
+    /// their pids mean nothing here, so they are never judged dead.
+    pub(crate) fn with_registry(
+        prefix: &str,
+        domain: u32,
+        region: &Region,
+        lay: &RegLayout,
+    ) -> Liveness {
+        let mut l = Liveness::new(prefix, domain);
+        let my_ns = crate::platform::process::pid_namespace();
+        for i in 0..MAX_PROCESSES {
+            let r = proc_rec(region, lay, i);
+            let w = r.slot.load();
+            if w.state() == FREE {
+                continue;
+            }
+            // SYNC POINT: written before LIVE (Release); a stale value can
+            // only make us more conservative (treat a pid as alive).
+            let ns = r.pid_ns.load(Ordering::Relaxed);
+            if ns != 0 && my_ns != 0 && ns != my_ns {
+                l.foreign.insert(w.pid());
+            }
+        }
+        l
     }
 
     /// Owner identity `(pid, start)` (start 0 = unknown), owning process
@@ -197,6 +227,9 @@ impl Liveness {
                 }
                 None => true,
             };
+        }
+        if self.foreign.contains(&pid) {
+            return true;
         }
         *self.cache.entry((pid, start)).or_insert_with(|| {
             if start == 0 {
@@ -371,6 +404,8 @@ impl Domain {
             rec.heartbeat_ns.store(now_unix_ns(), Ordering::Relaxed);
             rec.joined_unix_ns.store(now_unix_ns(), Ordering::Relaxed);
             let _ = rec.name.set(&process_name());
+            rec.pid_ns
+                .store(crate::platform::process::pid_namespace(), Ordering::Relaxed);
             local_live(|l| l.insert((prefix.clone(), domain_id, slot, claim.gen)));
             if !rec.slot.publish(claim) {
                 local_live(|l| l.remove(&(prefix.clone(), domain_id, slot, claim.gen)));
@@ -429,6 +464,11 @@ impl Domain {
 
     pub fn identity(&self) -> ProcessIdentity {
         self.me
+    }
+
+    /// A liveness oracle for records of this domain (pid namespaces known).
+    pub(crate) fn liveness(&self) -> Liveness {
+        Liveness::with_registry(&self.prefix, self.id, &self.region, &self.lay)
     }
 
     /// Our slot in the process table and its generation.
@@ -942,7 +982,7 @@ pub(crate) fn read_endpoint(r: &EndpointRecord, slot: u32, w: Word) -> Option<En
 /// Read the live graph from a registry mapping; also says whether dead
 /// owners were seen (the caller may reap).
 fn read_graph(region: &Region, lay: &RegLayout, prefix: &str, domain: u32) -> (Graph, bool) {
-    let mut live = Liveness::new(prefix, domain);
+    let mut live = Liveness::with_registry(prefix, domain, region, lay);
     let mut saw_dead = false;
     let Ok(hdr) = region.get::<RegHeader>(lay.header) else {
         return (Graph::default(), false);
@@ -1087,7 +1127,7 @@ pub(crate) fn reap_tables(
     _name: &str,
 ) -> usize {
     let me = std::process::id();
-    let mut live = Liveness::new(prefix, domain);
+    let mut live = Liveness::with_registry(prefix, domain, region, lay);
     let mut n = 0;
     for i in 0..MAX_ENDPOINTS {
         let r = ep_rec(region, lay, i);

@@ -136,7 +136,10 @@ pub struct ProcessRecord {
     pub heartbeat_ns: AtomicU64,
     pub joined_unix_ns: AtomicU64,
     pub name: ShmStr<8>,
-    pub _reserved: [AtomicU64; 2],
+    /// Inode of the owner's pid namespace: pids (and liveness checks) only
+    /// mean something within one namespace.
+    pub pid_ns: AtomicU64,
+    pub _reserved: [AtomicU64; 1],
 }
 // SAFETY: repr(C) of ShmSafe fields only.
 unsafe impl ShmSafe for ProcessRecord {}

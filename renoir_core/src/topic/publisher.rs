@@ -8,7 +8,7 @@ use super::qos::{Durability, EndpointKind, History, Reliability, TopicSpec};
 use crate::region::{Access, Backend, Region, RegionConfig};
 use crate::registry::slot::{Word, CLAIMING, FREE, LIVE, RECLAIMING};
 use crate::registry::{
-    ep_key, mark_abandoned, now_unix_ns, Domain, EndpointReg, EndpointStats, Liveness, NodeHandle,
+    ep_key, mark_abandoned, now_unix_ns, Domain, EndpointReg, EndpointStats, NodeHandle,
     RegisterError,
 };
 use crate::sync::atomic::Ordering;
@@ -536,7 +536,7 @@ impl PubShared {
 /// every slot, then free the entry.
 pub(crate) fn reap_readers(sh: &PubShared, hwm: usize) -> usize {
     let me = std::process::id();
-    let mut live = Liveness::new(sh.domain.prefix(), sh.domain.id());
+    let mut live = sh.domain.liveness();
     let mut n = 0;
     for i in 0..hwm {
         let r = sh.reader(i);
