@@ -120,3 +120,18 @@ def test_domain_ids_are_isolated(ros):
     lis.wait_for("done", timeout=20)
     assert len(same.events("msg")) >= 3
     assert not lis.events("msg")
+
+
+def test_requested_deadline_missed(ros):
+    lis = ros.spawn("listener.py", "--events", "--timeout", "4", "--qos", "reliable,deadline:0.2")
+    lis.wait_for("ready")
+    tal = ros.spawn("talker.py", "--count", "10", "--period", "0.05", "--wait-match", "1",
+                    "--qos", "reliable,deadline:0.2", "--linger", "3")
+    done = tal.wait_for("done", timeout=20)
+    lis.wait_for("done", timeout=20)
+    msgs = lis.events("msg")
+    assert len(msgs) == 10
+    late = [d for d in lis.events("deadline_missed") if d["t"] > done["t"]]
+    # About 3 s of silence with a 0.2 s deadline: ~10 missed periods, reported promptly.
+    assert late and late[-1]["total"] >= 5, lis.events("deadline_missed")
+    assert late[0]["t"] - done["t"] < 0.5

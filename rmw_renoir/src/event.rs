@@ -11,6 +11,7 @@ use crate::transport::{delivers, Domain, EndpointKind, Subscriber, TopicSpec};
 use std::collections::HashSet;
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
 struct Counts {
@@ -19,6 +20,7 @@ struct Counts {
     qos_total: u64,
     type_total: u64,
     lost_total: u64,
+    deadline_total: u64,
 }
 
 #[derive(Default)]
@@ -42,6 +44,9 @@ pub struct EndpointEvents {
     pub callbacks: Mutex<[Option<Callback>; RMW_EVENT_INVALID as usize]>,
     /// The subscriber whose lost-sample counter feeds MESSAGE_LOST.
     pub lost_source: Mutex<Option<Arc<Subscriber>>>,
+    /// Deadline QoS (None = infinite) and the last publish / sample seen.
+    deadline: Option<Duration>,
+    last_activity: Mutex<Instant>,
     /// Per event type: the counts last announced to a callback.
     notified: Mutex<[Counts; RMW_EVENT_INVALID as usize]>,
 }
@@ -71,6 +76,8 @@ impl Drop for EndpointEvents {
 
 impl EndpointEvents {
     pub fn new(domain: Arc<Domain>, spec: TopicSpec, gid: [u8; 16]) -> Arc<Self> {
+        let deadline =
+            (spec.qos.deadline_ns != 0).then(|| Duration::from_nanos(spec.qos.deadline_ns));
         Arc::new(EndpointEvents {
             domain,
             spec,
@@ -79,6 +86,8 @@ impl EndpointEvents {
             callbacks: Mutex::new([None; RMW_EVENT_INVALID as usize]),
             lost_source: Mutex::new(None),
             notified: Mutex::new([Counts::default(); RMW_EVENT_INVALID as usize]),
+            deadline,
+            last_activity: Mutex::new(Instant::now()),
         })
     }
 
@@ -87,10 +96,39 @@ impl EndpointEvents {
     }
 
     /// Recompute graph-derived counts when the graph changed.
+    /// A publish (publisher) or a received sample (subscription) happened.
+    pub fn touch(&self) {
+        if self.deadline.is_some() {
+            *lock(&self.last_activity) = Instant::now();
+        }
+    }
+
+    /// When the current deadline period ends (None without a deadline).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadline.map(|d| *lock(&self.last_activity) + d)
+    }
+
+    /// Count whole deadline periods that passed without activity.
+    fn check_deadline(&self) -> u64 {
+        let Some(d) = self.deadline else {
+            return 0;
+        };
+        let mut last = lock(&self.last_activity);
+        let now = Instant::now();
+        let mut missed = 0;
+        while now.duration_since(*last) >= d && missed < 1_000_000 {
+            *last += d;
+            missed += 1;
+        }
+        missed
+    }
+
     fn refresh(&self) {
         let lost = lock(&self.lost_source).as_ref().map_or(0, |s| s.lost());
+        let missed = self.check_deadline();
         let mut st = lock(&self.state);
         st.now.lost_total = lost;
+        st.now.deadline_total += missed;
         let v = self.domain.graph_version();
         if st.version_seen == Some(v) {
             return;
@@ -136,6 +174,9 @@ impl EndpointEvents {
                 (c.type_total, 0)
             }
             RMW_EVENT_MESSAGE_LOST => (c.lost_total, 0),
+            RMW_EVENT_REQUESTED_DEADLINE_MISSED | RMW_EVENT_OFFERED_DEADLINE_MISSED => {
+                (c.deadline_total, 0)
+            }
             _ => (0, 0),
         }
     }
@@ -192,6 +233,16 @@ impl EndpointEvents {
                     o.total_count = now.type_total as i32;
                     o.total_count_change = d(now.type_total, rep.type_total) as i32;
                 }
+                RMW_EVENT_REQUESTED_DEADLINE_MISSED => {
+                    let o = &mut *info.cast::<rmw_requested_deadline_missed_status_t>();
+                    o.total_count = now.deadline_total as i32;
+                    o.total_count_change = d(now.deadline_total, rep.deadline_total) as i32;
+                }
+                RMW_EVENT_OFFERED_DEADLINE_MISSED => {
+                    let o = &mut *info.cast::<rmw_offered_deadline_missed_status_t>();
+                    o.total_count = now.deadline_total as i32;
+                    o.total_count_change = d(now.deadline_total, rep.deadline_total) as i32;
+                }
                 RMW_EVENT_MESSAGE_LOST => {
                     let o = &mut *info.cast::<rmw_message_lost_status_t>();
                     o.total_count = now.lost_total as usize;
@@ -220,7 +271,24 @@ pub fn supported(kind: rmw_event_type_t) -> bool {
             | RMW_EVENT_PUBLISHER_INCOMPATIBLE_TYPE
             | RMW_EVENT_MESSAGE_LOST
             | RMW_EVENT_LIVELINESS_CHANGED
+            | RMW_EVENT_REQUESTED_DEADLINE_MISSED
+            | RMW_EVENT_OFFERED_DEADLINE_MISSED
     )
+}
+
+/// The next deadline of the endpoint behind an rmw_event_t, if it is a
+/// deadline event (rmw_wait sleeps no longer than that).
+///
+/// # Safety
+/// As [`event_ready`].
+pub unsafe fn event_deadline(p: *const rmw_event_t) -> Option<Instant> {
+    // SAFETY: caller contract.
+    match unsafe { get(p) } {
+        Ok((e, RMW_EVENT_REQUESTED_DEADLINE_MISSED | RMW_EVENT_OFFERED_DEADLINE_MISSED)) => {
+            e.next_deadline()
+        }
+        _ => None,
+    }
 }
 
 fn for_publisher(kind: rmw_event_type_t) -> bool {

@@ -53,11 +53,13 @@ impl Publisher {
             )));
         }
         self.inner.publish(slot, transport::now_ns())?;
+        self.events.touch();
         Ok(())
     }
 
     pub fn publish_serialized(&self, bytes: &[u8]) -> RResult<()> {
         self.inner.publish_bytes(bytes, transport::now_ns())?;
+        self.events.touch();
         Ok(())
     }
 }

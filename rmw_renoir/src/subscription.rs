@@ -97,6 +97,7 @@ impl Subscription {
     }
 
     fn fill_info(&self, si: &SampleInfo, info: &mut rmw_message_info_t) {
+        self.events.touch();
         info.source_timestamp = si.source_timestamp_ns;
         info.received_timestamp = si.received_timestamp_ns;
         info.publication_sequence_number = si.sequence;
@@ -119,6 +120,7 @@ impl Subscription {
         let Some(s) = self.next_sample()? else {
             return Ok(false);
         };
+        self.events.touch();
         // SAFETY: forwarded.
         unsafe { self.ty.deserialize(&s, msg) }?;
         if let Some(i) = info {

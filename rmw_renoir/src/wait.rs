@@ -51,8 +51,13 @@ pub struct Sources<'a> {
 ///
 /// # Safety
 /// Every non-null slot must point to the matching live object.
-unsafe fn poll(s: &mut Sources<'_>, readiness: &mut Vec<bool>) -> (bool, bool) {
+unsafe fn poll(
+    s: &mut Sources<'_>,
+    readiness: &mut Vec<bool>,
+    next_deadline: &mut Option<Instant>,
+) -> (bool, bool) {
     readiness.clear();
+    *next_deadline = None;
     let mut any_graph = false;
     // SAFETY (all four loops): rcl stores each entity's `data` pointer
     // (our boxed type) in the arrays; null slots are skipped.
@@ -81,6 +86,11 @@ unsafe fn poll(s: &mut Sources<'_>, readiness: &mut Vec<bool>) -> (bool, bool) {
         // Events are passed as the rmw_event_t itself.
         readiness
             .push(!p.is_null() && unsafe { crate::event::event_ready(p.cast::<rmw_event_t>()) });
+        if !p.is_null() {
+            if let Some(d) = unsafe { crate::event::event_deadline(p.cast::<rmw_event_t>()) } {
+                *next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
+            }
+        }
     }
     (readiness.iter().any(|r| *r), any_graph)
 }
@@ -109,10 +119,11 @@ fn commit(s: &mut Sources<'_>, readiness: &[bool]) {
 pub unsafe fn wait(ctx: &Context, mut s: Sources<'_>, timeout: Option<Duration>) -> RResult<()> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut readiness = Vec::new();
+    let mut next_deadline = None;
     loop {
         let seen = ctx.domain.doorbell_seq();
         // SAFETY: forwarded contract.
-        let (any, graph) = unsafe { poll(&mut s, &mut readiness) };
+        let (any, graph) = unsafe { poll(&mut s, &mut readiness, &mut next_deadline) };
         if any {
             commit(&mut s, &readiness);
             return Ok(());
@@ -127,6 +138,15 @@ pub unsafe fn wait(ctx: &Context, mut s: Sources<'_>, timeout: Option<Duration>)
                 }
                 Some(dl - now)
             }
+        };
+        // Wake when a deadline period of an attached deadline event ends.
+        let remaining = match next_deadline {
+            Some(nd) => {
+                let until =
+                    nd.saturating_duration_since(Instant::now()) + Duration::from_micros(200);
+                Some(remaining.map_or(until, |r| r.min(until)))
+            }
+            None => remaining,
         };
         let slice = if graph {
             // Dead peers are found by the core's reaper (pid + start time);

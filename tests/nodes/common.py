@@ -41,6 +41,9 @@ def qos_from(words: str) -> QoSProfile:
             q.durability = DurabilityPolicy.VOLATILE
         elif w == "keep_all":
             q.history = HistoryPolicy.KEEP_ALL
+        elif w.startswith("deadline:"):
+            from rclpy.duration import Duration
+            q.deadline = Duration(seconds=float(w.split(":")[1]))
         elif w.startswith("keep_last:"):
             q.history = HistoryPolicy.KEEP_LAST
             q.depth = int(w.split(":")[1])

@@ -40,6 +40,7 @@ if a.events:
         incompatible_qos=lambda e: emit(event="incompatible_qos", total=e.total_count,
                                         policy=int(e.last_policy_kind)),
         matched=lambda e: emit(event="matched", current=e.current_count, total=e.total_count),
+        deadline=lambda e: emit(event="deadline_missed", total=e.total_count, change=e.total_count_change),
     )
 sub = node.create_subscription(T, a.topic, cb, qos_from(a.qos), **kw)
 cft = False
