@@ -37,6 +37,7 @@ pub mod cdr;
 mod error;
 mod ffi;
 mod layout;
+pub mod schema;
 mod validate;
 
 pub use error::{DeserializeError, ResolveError, SerializeError};

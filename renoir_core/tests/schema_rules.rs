@@ -237,12 +237,12 @@ fn breaking_incompatible_type_change() {
     assert_eq!(compare(&base(), &arr).level, Level::Breaking);
 }
 
-/// The issue lists "optional -> required" as breaking. Only the backward
-/// direction breaks (old messages may lack the field); old readers still read
-/// new messages, so the level is ForwardCompatible, and the old -> new plan
-/// refuses to build without a default exactly as for a breaking change.
+/// The issue lists "optional -> required" as breaking. Without a default
+/// anywhere it is Breaking (the reason names the field) and the old -> new
+/// plan refuses to build without a value; with a default every absent value
+/// has a stand-in and it stays compatible.
 #[test]
-fn optional_to_required_breaks_backward() {
+fn optional_to_required_without_default_is_breaking() {
     let new = evolve(|s| {
         s.fields[2].presence = Presence::Required;
         s.fields[2].default = None;
@@ -272,12 +272,26 @@ fn optional_to_required_breaks_backward() {
     let mut old = base();
     old.fields[2].default = None;
     let c = compare(&old, &new);
-    assert_eq!(c.level, Level::ForwardCompatible);
+    assert_eq!(c.level, Level::Breaking);
     assert!(!c.is_backward());
+    assert!(!c.is_forward());
+    let r = only_reason(&c);
+    assert_eq!(r.kind, ChangeKind::OptionalToRequired);
+    assert_eq!(r.field.as_deref(), Some("c"));
+    assert_eq!(r.id, Some(3));
     assert_eq!(
-        only_reason(&c).message,
-        "field `c` changed from optional to required without a default: old messages may lack it"
+        r.message,
+        "field `c` (id 3) changed from optional to required without a default: old messages and old writers may lack it"
     );
+    // Also breaking with readers that skip unknown fields (nothing unknown here).
+    let c = compare_with(
+        &old,
+        &new,
+        &CompareOptions {
+            readers_skip_unknown: true,
+        },
+    );
+    assert_eq!(c.level, Level::Breaking);
     assert_eq!(
         MigrationPlan::new(&old, &new).unwrap_err(),
         PlanError::MissingValue {

@@ -430,12 +430,17 @@ pub fn compare_with(old: &Schema, new: &Schema, opts: &CompareOptions) -> Compat
                 ),
             ),
             (Presence::Optional, Presence::Required) => {
+                // With a default (old or new) every absent value has a
+                // stand-in, so nothing breaks. Without one, old data (and
+                // old writers, which may still leave it unset) lacks a
+                // value the new schema demands: breaking, as the issue
+                // requires, in both directions for registry policies.
                 let has_default = nf.default.is_some() || of.default.is_some();
                 push(
                     ChangeKind::OptionalToRequired,
                     Some(nf),
                     has_default,
-                    true,
+                    has_default,
                     if has_default {
                         format!(
                             "field `{}` changed from optional to required; old messages without it get the default",
@@ -443,8 +448,8 @@ pub fn compare_with(old: &Schema, new: &Schema, opts: &CompareOptions) -> Compat
                         )
                     } else {
                         format!(
-                            "field `{}` changed from optional to required without a default: old messages may lack it",
-                            nf.name
+                            "field `{}` (id {}) changed from optional to required without a default: old messages and old writers may lack it",
+                            nf.name, nf.id
                         )
                     },
                 );
