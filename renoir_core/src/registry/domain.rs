@@ -258,6 +258,29 @@ pub struct Domain {
     proc_claim: Claim,
     abandoned: AtomicBool,
     last_reap: Mutex<Instant>,
+    /// Live publishers by topic, rebuilt once per graph version (every
+    /// subscriber of this process discovers from it instead of scanning).
+    pub_cache: Mutex<PubCache>,
+}
+
+/// A live publisher as listed for discovery.
+#[derive(Debug, Clone)]
+pub(crate) struct PubRef {
+    /// Registry slot and generation of its endpoint record.
+    pub ep: (u32, u32),
+    pub type_name: String,
+    pub type_hash: [u8; 32],
+    pub segment: String,
+    pub gid: [u8; 16],
+    pub qos: Qos,
+    /// Its process record (slot, gen).
+    pub process: (u32, u32),
+}
+
+#[derive(Default)]
+pub(crate) struct PubCache {
+    version: Option<u64>,
+    by_topic: Arc<HashMap<String, Vec<PubRef>>>,
 }
 
 impl std::fmt::Debug for Domain {
@@ -441,6 +464,7 @@ impl Domain {
                 proc_claim: claim,
                 abandoned: AtomicBool::new(false),
                 last_reap: Mutex::new(Instant::now()),
+                pub_cache: Mutex::new(PubCache::default()),
             };
             d.bump_graph();
             return Ok(d);
@@ -466,6 +490,45 @@ impl Domain {
         self.me
     }
 
+    /// Live publisher records by topic name, as of the current graph
+    /// version (one registry scan per version per process).
+    pub(crate) fn publishers(&self) -> Arc<HashMap<String, Vec<PubRef>>> {
+        let v = self.graph_version();
+        let mut c = self.pub_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.version == Some(v) {
+            return c.by_topic.clone();
+        }
+        let mut map: HashMap<String, Vec<PubRef>> = HashMap::new();
+        for i in 0..MAX_ENDPOINTS {
+            let r = ep_rec(&self.region, &self.lay, i);
+            let w = r.slot.load();
+            // SYNC POINT: content after Acquire of LIVE; read_endpoint
+            // re-checks the word (seqlock).
+            if !w.is_live() || r.kind.load(Ordering::Relaxed) != EndpointKind::Publisher.code() {
+                continue;
+            }
+            let process = (
+                r.process_slot.load(Ordering::Relaxed),
+                r.process_gen.load(Ordering::Relaxed),
+            );
+            let Some(info) = read_endpoint(r, i as u32, w) else {
+                continue;
+            };
+            map.entry(info.topic_name).or_default().push(PubRef {
+                ep: (i as u32, w.gen()),
+                type_name: info.type_name,
+                type_hash: info.type_hash,
+                segment: info.segment,
+                gid: info.gid,
+                qos: info.qos,
+                process,
+            });
+        }
+        c.version = Some(v);
+        c.by_topic = Arc::new(map);
+        c.by_topic.clone()
+    }
+
     /// A liveness oracle for records of this domain (pid namespaces known).
     pub(crate) fn liveness(&self) -> Liveness {
         Liveness::with_registry(&self.prefix, self.id, &self.region, &self.lay)
@@ -488,10 +551,6 @@ impl Domain {
 
     pub(crate) fn node(&self, i: usize) -> Option<&NodeRecord> {
         (i < MAX_NODES).then(|| node_rec(&self.region, &self.lay, i))
-    }
-
-    pub(crate) fn endpoint(&self, i: usize) -> Option<&EndpointRecord> {
-        (i < MAX_ENDPOINTS).then(|| ep_rec(&self.region, &self.lay, i))
     }
 
     fn my_doorbell(&self) -> &Doorbell {

@@ -8,11 +8,10 @@ use super::layout::*;
 use super::publisher::{open_publisher, reader_key};
 use super::qos::{qos_compatible, Durability, EndpointKind, History, Qos, Reliability, TopicSpec};
 use crate::region::{Access, Backend, Region};
-use crate::registry::layout::MAX_ENDPOINTS;
 use crate::registry::slot::Claim;
 use crate::registry::{
-    ep_key, mark_abandoned, now_unix_ns, read_endpoint, Domain, EndpointReg, EndpointStats,
-    NodeHandle, RegisterError,
+    ep_key, mark_abandoned, now_unix_ns, Domain, EndpointReg, EndpointStats, NodeHandle,
+    RegisterError,
 };
 use crate::sync::atomic::{AtomicBool, Ordering};
 use std::collections::HashMap;
@@ -455,48 +454,27 @@ impl Subscriber {
     }
 
     fn candidates(&self) -> Vec<Candidate> {
-        let mut out = Vec::new();
-        for i in 0..MAX_ENDPOINTS {
-            let Some(r) = self.domain.endpoint(i) else {
-                break;
-            };
-            let w = r.slot.load();
-            if !w.is_live() {
-                continue;
-            }
-            // SYNC POINT: content after Acquire of LIVE (read_endpoint
-            // re-checks the word).
-            if r.kind.load(Ordering::Relaxed) != EndpointKind::Publisher.code() {
-                continue;
-            }
-            let Some(info) = read_endpoint(r, i as u32, w) else {
-                continue;
-            };
-            if info.topic_name != self.spec.name || info.type_name != self.spec.type_name {
-                continue;
-            }
-            let zero = [0u8; 32];
-            if info.type_hash != zero
-                && self.spec.type_hash != zero
-                && info.type_hash != self.spec.type_hash
-            {
-                continue;
-            }
-            // SYNC POINT: content after Acquire of LIVE (read_endpoint
-            // validated the snapshot; a stale value only mis-rings once).
-            let process = (
-                r.process_slot.load(Ordering::Relaxed),
-                r.process_gen.load(Ordering::Relaxed),
-            );
-            out.push(Candidate {
-                ep: (i as u32, w.gen()),
-                segment: info.segment,
-                gid: info.gid,
-                qos: info.qos,
-                process,
-            });
-        }
-        out
+        let pubs = self.domain.publishers();
+        let zero = [0u8; 32];
+        pubs.get(&self.spec.name)
+            .map(|v| {
+                v.iter()
+                    .filter(|p| p.type_name == self.spec.type_name)
+                    .filter(|p| {
+                        p.type_hash == zero
+                            || self.spec.type_hash == zero
+                            || p.type_hash == self.spec.type_hash
+                    })
+                    .map(|p| Candidate {
+                        ep: p.ep,
+                        segment: p.segment.clone(),
+                        gid: p.gid,
+                        qos: p.qos,
+                        process: p.process,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn refresh(&self, st: &mut SubState) {
