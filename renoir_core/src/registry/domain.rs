@@ -261,6 +261,7 @@ pub struct Domain {
     /// Live publishers by topic, rebuilt once per graph version (every
     /// subscriber of this process discovers from it instead of scanning).
     pub_cache: Mutex<PubCache>,
+    graph_cache: Mutex<Option<(u64, Instant, Graph)>>,
 }
 
 /// A live publisher as listed for discovery.
@@ -465,6 +466,7 @@ impl Domain {
                 abandoned: AtomicBool::new(false),
                 last_reap: Mutex::new(Instant::now()),
                 pub_cache: Mutex::new(PubCache::default()),
+                graph_cache: Mutex::new(None),
             };
             d.bump_graph();
             return Ok(d);
@@ -643,14 +645,29 @@ impl Domain {
     }
 
     /// Snapshot of live nodes and endpoints.
+    ///
+    /// Cached per graph version for up to [`REAP_INTERVAL`] (after that the
+    /// owners' liveness is checked again), so frequent graph queries cost a
+    /// clone, not a registry scan.
     pub fn graph(&self) -> Graph {
         self.maybe_reap();
+        let v = self.graph_version();
+        {
+            let c = self.graph_cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((cv, at, g)) = &*c {
+                if *cv == v && at.elapsed() < REAP_INTERVAL {
+                    return g.clone();
+                }
+            }
+        }
         let (mut g, saw_dead) = read_graph(&self.region, &self.lay, &self.prefix, self.id);
         // Whoever notices a dead owner reaps it, so the graph we return and
         // the registry (and everybody's graph version) agree.
         if saw_dead && self.reap() > 0 {
             g.version = self.graph_version();
         }
+        let mut c = self.graph_cache.lock().unwrap_or_else(|e| e.into_inner());
+        *c = Some((g.version, Instant::now(), g.clone()));
         g
     }
 
