@@ -135,3 +135,16 @@ def test_requested_deadline_missed(ros):
     # About 3 s of silence with a 0.2 s deadline: ~10 missed periods, reported promptly.
     assert late and late[-1]["total"] >= 5, lis.events("deadline_missed")
     assert late[0]["t"] - done["t"] < 0.5
+
+
+def test_serialized_publish_and_take(ros):
+    lis = ros.spawn("listener.py", "--raw", "--type", "test_msgs/msg/BasicTypes", "--count", "5")
+    lis.wait_for("ready")
+    tal = ros.spawn("talker.py", "--raw", "--type", "test_msgs/msg/BasicTypes", "--count", "5",
+                    "--period", "0.01", "--wait-match", "1")
+    lis.wait_for("done", timeout=20)
+    sent = tal.events("sent")
+    got = lis.events("msg")
+    assert [g["cdr"] for g in got] == [s["cdr"] for s in sent]
+    assert [g["msg"] for g in got] == [s["msg"] for s in sent]
+    assert got[0]["cdr"].startswith("00010000")  # CDR little-endian encapsulation

@@ -18,6 +18,7 @@ ap.add_argument("--sleep-first", type=float, default=0.0,
 ap.add_argument("--filter", default="", help="content filter expression")
 ap.add_argument("--params", default="", help="comma separated filter parameters")
 ap.add_argument("--events", action="store_true")
+ap.add_argument("--raw", action="store_true", help="take serialized (CDR) messages")
 ap.add_argument("--listener-callback", action="store_true",
                 help="also register an rmw on-new-message callback (ctypes) and report its counts")
 a = ap.parse_args()
@@ -30,7 +31,11 @@ got = []
 
 def cb(m):
     got.append(m)
-    emit(event="msg", n=len(got), msg=canon(m))
+    if a.raw:
+        from rclpy.serialization import deserialize_message
+        emit(event="msg", n=len(got), cdr=bytes(m).hex(), msg=canon(deserialize_message(m, T)))
+    else:
+        emit(event="msg", n=len(got), msg=canon(m))
 
 
 kw = {}
@@ -42,7 +47,7 @@ if a.events:
         matched=lambda e: emit(event="matched", current=e.current_count, total=e.total_count),
         deadline=lambda e: emit(event="deadline_missed", total=e.total_count, change=e.total_count_change),
     )
-sub = node.create_subscription(T, a.topic, cb, qos_from(a.qos), **kw)
+sub = node.create_subscription(T, a.topic, cb, qos_from(a.qos), raw=a.raw, **kw)
 cft = False
 if a.filter:
     # rclpy (Jazzy) has no content-filter API: set it through rcl with ctypes.

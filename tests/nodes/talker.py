@@ -17,6 +17,7 @@ ap.add_argument("--wait-match", type=int, default=0, help="wait for N subscriber
 ap.add_argument("--linger", type=float, default=1.0)
 ap.add_argument("--name", default="talker")
 ap.add_argument("--namespace", default="")
+ap.add_argument("--raw", action="store_true", help="publish serialized (CDR) bytes")
 ap.add_argument("--loan", action="store_true",
                 help="std_msgs/msg/Int32 only: publish through rcl loaned messages (ctypes)")
 a = ap.parse_args()
@@ -56,8 +57,14 @@ for i in range(a.count):
         m.data = f"hello {i}"
     else:
         m = fill(T(), i + 1)
-    pub.publish(m)
-    emit(event="sent", i=i, msg=canon(m))
+    if a.raw:
+        from rclpy.serialization import serialize_message
+        cdr = serialize_message(m)
+        pub.publish(cdr)
+        emit(event="sent", i=i, msg=canon(m), cdr=cdr.hex())
+    else:
+        pub.publish(m)
+        emit(event="sent", i=i, msg=canon(m))
     if a.period:
         time.sleep(a.period)
 emit(event="done")
