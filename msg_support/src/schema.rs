@@ -402,17 +402,32 @@ fn meet(reasons: &[Reason]) -> Level {
     }
 }
 
+/// `compare`, without the default changes of nested-typed fields (a nested
+/// default is the nested type's zero message: its changes are reported by
+/// that type's own comparison).
+fn own_changes(old: &Schema, new: &Schema) -> Vec<Reason> {
+    compare(old, new)
+        .reasons
+        .into_iter()
+        .filter(|r| {
+            let nested = r
+                .field
+                .as_deref()
+                .and_then(|f| new.field_by_name(f))
+                .is_some_and(|f| matches!(f.ty.base(), BaseType::Nested(_)));
+            !(r.kind == ChangeKind::DefaultChanged && nested)
+        })
+        .collect()
+}
+
 /// Compares two layouts of the same type (old = the writer's, new = the
 /// reader's) and, when the change is not breaking, plans old -> new.
 pub fn evolve(old: &MessageLayout, new: &MessageLayout) -> Result<Evolution, SchemaMapError> {
     let (o, n) = schemas_of_pair(old, new)?;
-    let mut reasons = compare(&o.root, &n.root).reasons;
+    let mut reasons = own_changes(&o.root, &n.root);
     for (name, os) in &o.nested {
         if let Some(ns) = n.nested.get(name) {
-            for mut r in compare(os, ns).reasons {
-                if r.kind == ChangeKind::SchemaRenamed {
-                    continue;
-                }
+            for mut r in own_changes(os, ns) {
                 r.message = format!("in `{name}`: {}", r.message);
                 reasons.push(r);
             }
