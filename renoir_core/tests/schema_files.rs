@@ -275,3 +275,55 @@ fn diff_is_readable() {
     );
     assert!(legacy.contains("- time: u32 (id 1, required)"), "{legacy}");
 }
+
+/// `.msg` fields without a default get the ROS zero value as default, so
+/// appending a field is backward compatible and removing one forward
+/// compatible (as for layouts in msg_support); nested fields get none.
+#[test]
+fn ros_msg_zero_defaults_make_appending_compatible() {
+    let v1 = parse_ros_msg(
+        "demo_msgs/msg/Reading",
+        Version::new(1, 0, 0),
+        "uint64 stamp\nfloat32[2] xy\nstring label\nint16[] hist\nPoint p\nPoint[] ps\n",
+    )
+    .unwrap()
+    .schema;
+    let def = |n: &str| v1.field_by_name(n).unwrap().default.clone();
+    assert_eq!(def("stamp"), Some(Value::U64(0)));
+    assert_eq!(
+        def("xy"),
+        Some(Value::List(vec![Value::F32(0.0), Value::F32(0.0)]))
+    );
+    assert_eq!(def("label"), Some(Value::String(String::new())));
+    assert_eq!(def("hist"), Some(Value::List(vec![])));
+    assert_eq!(def("p"), None);
+    assert_eq!(def("ps"), Some(Value::List(vec![])));
+    let v2 = parse_ros_msg(
+        "demo_msgs/msg/Reading",
+        Version::new(1, 1, 0),
+        "uint64 stamp\nfloat32[2] xy\nstring label\nint16[] hist\nPoint p\nPoint[] ps\nfloat64 quality\n",
+    )
+    .unwrap()
+    .schema;
+    assert_eq!(compare(&v1, &v2).level, Level::BackwardCompatible);
+    assert_eq!(compare(&v2, &v1).level, Level::ForwardCompatible);
+    let out = MigrationPlan::new(&v1, &v2)
+        .unwrap()
+        .apply(
+            &Message::new()
+                .with(1, Value::U64(5))
+                .with(2, Value::List(vec![Value::F32(1.0), Value::F32(2.0)]))
+                .with(3, Value::String("x".into()))
+                .with(4, Value::List(vec![]))
+                .with(5, Value::Message(Message::new()))
+                .with(6, Value::List(vec![])),
+        )
+        .unwrap();
+    assert_eq!(out.get(7), Some(&Value::F64(0.0)));
+    assert_eq!(out.get(1), Some(&Value::U64(5)));
+    // A huge array gets no default instead of a huge allocation.
+    let big = parse_ros_msg("p/msg/B", Version::new(1, 0, 0), "uint8[4000000000] a\n")
+        .unwrap()
+        .schema;
+    assert_eq!(big.fields[0].default, None);
+}

@@ -19,6 +19,8 @@ pub type FieldId = u32;
 pub const MAX_FIELDS: usize = 4096;
 /// Upper bound on a name's length in bytes (schema and field names).
 pub const MAX_NAME_LEN: usize = 256;
+/// Longest array [`FieldType::zero_value`] builds.
+pub const MAX_ZERO_ARRAY: usize = 1 << 16;
 /// Nesting depth at which message checks stop (guards against cyclic types).
 pub const MAX_NESTING: usize = 32;
 
@@ -1037,7 +1039,49 @@ impl SchemaBuilder {
     }
 }
 
+impl BaseType {
+    /// The zero value of one element (`0`, `false`, `""`, empty bytes);
+    /// `None` for nested types (their zero message needs their schema).
+    pub fn zero_value(&self) -> Option<Value> {
+        Some(match self {
+            BaseType::Prim(p) => match p {
+                Primitive::Bool => Value::Bool(false),
+                Primitive::U8 => Value::U8(0),
+                Primitive::U16 => Value::U16(0),
+                Primitive::U32 => Value::U32(0),
+                Primitive::U64 => Value::U64(0),
+                Primitive::I8 => Value::I8(0),
+                Primitive::I16 => Value::I16(0),
+                Primitive::I32 => Value::I32(0),
+                Primitive::I64 => Value::I64(0),
+                Primitive::F32 => Value::F32(0.0),
+                Primitive::F64 => Value::F64(0.0),
+            },
+            BaseType::String(_) => Value::String(String::new()),
+            BaseType::Bytes => Value::Bytes(Vec::new()),
+            BaseType::Nested(_) => return None,
+        })
+    }
+}
+
 impl FieldType {
+    /// The zero value of a field (what ROS initializes a field without a
+    /// `.msg` default to): the element zero, arrays of N zeros, empty
+    /// sequences. `None` when the element type is nested (and not a
+    /// sequence) or for arrays longer than [`MAX_ZERO_ARRAY`].
+    pub fn zero_value(&self) -> Option<Value> {
+        match self {
+            FieldType::Single(b) => b.zero_value(),
+            // Bounded so that a hostile `T[4000000000]` cannot allocate.
+            FieldType::Array(_, n) if *n as usize > MAX_ZERO_ARRAY => None,
+            FieldType::Array(b, n) => {
+                let z = b.zero_value()?;
+                Some(Value::List(vec![z; *n as usize]))
+            }
+            FieldType::Sequence(..) => Some(Value::List(Vec::new())),
+        }
+    }
+
     /// Replaces the element type (keeps array/sequence shape).
     pub fn map_base(&self, base: BaseType) -> FieldType {
         self.with_base(base)

@@ -5,8 +5,11 @@
 //! sequences `T[]` and bounded sequences `T[<=N]`, nested `Type`, `pkg/Type`
 //! and `pkg/msg/Type`, default values after the field name, constants
 //! (`TYPE NAME=VALUE`, returned separately, not fields) and `#` comments.
-//! Every field is required (ROS fields are always present); ids are 1, 2, ...
-//! in declaration order, so appending fields keeps ids stable.
+//! Every field is required (ROS fields are always present) and has a
+//! default: the `.msg` default, else the zero value (`0`, `false`, `""`,
+//! arrays of zeros, empty sequences), except single nested messages and
+//! arrays of them (no default). Ids are 1, 2, ... in declaration order, so
+//! appending fields keeps ids stable.
 
 use semver::Version;
 use thiserror::Error;
@@ -340,8 +343,11 @@ pub fn parse_ros_msg(type_name: &str, version: Version, text: &str) -> Result<Ro
                 max: super::model::MAX_FIELDS,
             });
         }
+        // A field without a `.msg` default is initialized to zero by ROS:
+        // that is its default (what migration fills in), except for nested
+        // types whose zero message needs their own schema.
         let default = if after.is_empty() {
-            None
+            ty.zero_value()
         } else {
             Some(
                 parse_value(&ty, after).map_err(|detail| MsgError::BadDefault {
