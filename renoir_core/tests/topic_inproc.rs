@@ -2,6 +2,7 @@
 //! processes, faster to run).
 mod topic_common;
 
+use renoir_core::region::Backend;
 use renoir_core::registry::Domain;
 use renoir_core::topic::{Qos, TopicSpec};
 use std::time::Duration;
@@ -11,12 +12,12 @@ fn spec(name: &str, qos: Qos) -> TopicSpec {
     TopicSpec::new(name, "test_msgs/Bytes", qos)
 }
 
-#[test]
-fn publish_take_roundtrip() {
+/// The same test runs on shared memory and on the process-local heap
+/// backend (which Miri and loom-style tooling can look into).
+fn roundtrip(backend: Backend, dom: u32) {
     init();
-    let dom = 101;
     {
-        let d = Domain::join(dom).unwrap();
+        let d = Domain::join_with(dom, backend.clone()).unwrap();
         let n = d.add_node("talker", "/", "").unwrap();
         let p = d
             .create_publisher(&n, spec("/chatter", Qos::reliable(10)))
@@ -62,6 +63,23 @@ fn publish_take_roundtrip() {
         assert_eq!(s.lost(), 90);
     }
     assert_clean(dom);
+    let reg = format!("{dom}_registry");
+    assert!(renoir_core::region::Region::open(
+        &reg,
+        backend,
+        renoir_core::region::Access::ReadOnly
+    )
+    .is_err());
+}
+
+#[test]
+fn publish_take_roundtrip_shm() {
+    roundtrip(Backend::Shm, 101);
+}
+
+#[test]
+fn publish_take_roundtrip_heap() {
+    roundtrip(Backend::Heap, 106);
 }
 
 /// The byte layouts documented in docs/data-path.md.

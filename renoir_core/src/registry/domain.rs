@@ -251,6 +251,7 @@ pub struct Domain {
     id: u32,
     prefix: String,
     name: String,
+    backend: Backend,
     region: Region,
     lay: RegLayout,
     me: ProcessIdentity,
@@ -304,19 +305,30 @@ impl Domain {
     /// Join domain `domain_id` (one shared handle per process and domain).
     /// Uses the segment prefix from `RENOIR_SHM_PREFIX` (default `renoir`).
     pub fn join(domain_id: u32) -> Result<Arc<Domain>, JoinError> {
-        let prefix = shm::prefix();
+        Domain::join_with(domain_id, Backend::Shm)
+    }
+
+    /// [`join`](Domain::join) with segments on another backend:
+    /// `Backend::Heap` keeps everything process-local (same code paths,
+    /// for tests and Miri), `Backend::File(dir)` for hosts whose /dev/shm
+    /// is too small.
+    pub fn join_with(domain_id: u32, backend: Backend) -> Result<Arc<Domain>, JoinError> {
+        let prefix = match &backend {
+            Backend::Shm => shm::prefix(),
+            other => format!("{}@{other:?}", shm::prefix()),
+        };
         let mut cache = DOMAINS.lock().unwrap_or_else(|e| e.into_inner());
         let cache = cache.get_or_insert_with(HashMap::new);
         let key = (prefix.clone(), domain_id);
         if let Some(d) = cache.get(&key).and_then(Weak::upgrade) {
             return Ok(d);
         }
-        let d = Arc::new(Domain::join_new(domain_id, prefix)?);
+        let d = Arc::new(Domain::join_new(domain_id, prefix, backend)?);
         cache.insert(key, Arc::downgrade(&d));
         Ok(d)
     }
 
-    fn join_new(domain_id: u32, prefix: String) -> Result<Domain, JoinError> {
+    fn join_new(domain_id: u32, prefix: String, backend: Backend) -> Result<Domain, JoinError> {
         let name = format!("{domain_id}_registry");
         let size = RegLayout::payload_size();
         let mut last_err: Option<JoinError> = None;
@@ -326,6 +338,7 @@ impl Domain {
                 std::thread::sleep(Duration::from_millis(2 + attempt as u64));
             }
             let cfg = RegionConfig::new(name.clone(), size)
+                .backend(backend.clone())
                 .description("renoir registry")
                 .version("1.0.0")
                 .unlink_on_drop(false)
@@ -333,13 +346,13 @@ impl Domain {
             let (region, created) = match Region::create(&cfg) {
                 Ok(r) => (r, true),
                 Err(region::CreateError::AlreadyExists(_)) => {
-                    match Region::open(&name, Backend::Shm, Access::ReadWrite) {
+                    match Region::open(&name, backend.clone(), Access::ReadWrite) {
                         Ok(r) => (r, false),
                         Err(region::OpenError::NotFound(_)) => continue,
                         Err(region::OpenError::NotReady { .. }) => {
                             // The creator died before finishing (or is very
                             // slow): remove it if old enough, then retry.
-                            remove_if_stale(&name, Duration::from_secs(2));
+                            remove_if_stale(&name, &backend, Duration::from_secs(2));
                             last_err = Some(JoinError::NotReady(name.clone()));
                             continue;
                         }
@@ -389,7 +402,7 @@ impl Domain {
                 // SYNC POINT: as above.
                 if hdr.magic.load(Ordering::Acquire) != REG_MAGIC {
                     if !region.creator().is_alive() {
-                        remove_if_stale(&name, Duration::ZERO);
+                        remove_if_stale(&name, &backend, Duration::ZERO);
                     }
                     last_err = Some(JoinError::NotReady(name.clone()));
                     continue;
@@ -448,9 +461,7 @@ impl Domain {
                 // if it died in between, the flag would stay forever: after
                 // ~50 ms of retries, finish its job (see docs/data-path.md).
                 if closed_seen > 10 && !any_member(&region, &lay) {
-                    if let Some(p) = region.path() {
-                        let _ = std::fs::remove_file(p);
-                    }
+                    unlink_region(&region);
                 }
                 continue;
             }
@@ -458,6 +469,7 @@ impl Domain {
                 id: domain_id,
                 prefix,
                 name,
+                backend,
                 region,
                 lay,
                 me,
@@ -478,9 +490,15 @@ impl Domain {
         self.id
     }
 
-    /// Segment prefix this domain lives under.
+    /// Scope of this membership: the segment prefix (tagged with the
+    /// backend unless it is `Shm`).
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Where this domain's segments live.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// Logical name of the registry segment.
@@ -869,9 +887,7 @@ impl Domain {
         }
         // Reap everything left (all owners are gone), then unlink.
         reap_tables(&self.region, &self.lay, &self.prefix, self.id, &self.name);
-        if let Some(p) = self.region.path() {
-            let _ = std::fs::remove_file(p);
-        }
+        unlink_region(&self.region);
     }
 }
 
@@ -1175,13 +1191,25 @@ fn dead_word(
 
 /// Unlink every segment belonging to publisher control segment `seg`
 /// (logical name): the control and data segments and its blobs.
-pub(crate) fn unlink_publisher_segments(seg: &str) {
+pub(crate) fn unlink_publisher_segments(seg: &str, backend: &Backend) {
     if seg.is_empty() || shm::validate_name(seg).is_err() {
         return;
     }
+    let dir = match backend {
+        Backend::Shm => shm::shm_dir(),
+        Backend::File(d) => d.clone(),
+        Backend::Heap | Backend::Memfd => {
+            // No directory to list: the control and data segments by name
+            // (blobs of a crashed heap publisher stay until the process
+            // exits; heap regions are process-local anyway).
+            let _ = region::unlink(seg, backend);
+            let _ = region::unlink(&crate::topic::layout::data_name(seg), backend);
+            return;
+        }
+    };
     let file_prefix = shm::file_name(seg);
     let base = file_prefix.trim_end_matches("_ctl").to_string();
-    let Ok(dir) = std::fs::read_dir(shm::shm_dir()) else {
+    let Ok(dir) = std::fs::read_dir(dir) else {
         return;
     };
     for e in dir.flatten() {
@@ -1224,7 +1252,7 @@ pub(crate) fn reap_tables(
         };
         if r.kind.load(Ordering::Relaxed) == EndpointKind::Publisher.code() {
             if let Ok(seg) = r.segment.get() {
-                unlink_publisher_segments(&seg);
+                unlink_publisher_segments(&seg, region.backend());
             }
         }
         r.slot.finish_reclaim(c);
@@ -1266,9 +1294,23 @@ pub(crate) fn reap_tables(
     n
 }
 
+/// Unlink a region by whatever its backend calls a name.
+fn unlink_region(region: &Region) {
+    match region.path() {
+        Some(p) => {
+            let _ = std::fs::remove_file(p);
+        }
+        None => {
+            let _ = region::unlink(region.name(), region.backend());
+        }
+    }
+}
+
 /// Remove a registry file that never became ready, if older than `age`.
-fn remove_if_stale(name: &str, age: Duration) {
-    let path = shm::shm_dir().join(shm::file_name(name));
+fn remove_if_stale(name: &str, backend: &Backend, age: Duration) {
+    let Some(path) = region::region_path(name, backend) else {
+        return;
+    };
     if let Ok(m) = std::fs::metadata(&path) {
         let old = m
             .modified()

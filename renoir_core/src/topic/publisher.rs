@@ -387,7 +387,9 @@ impl PubShared {
                     // do not replace the blob every time.
                     let cap = round_up(len as u64 + len as u64 / 8, 64 << 10) as usize;
                     let name = blob_name(&self.ctl_name, slot as u32, g);
-                    let cfg = RegionConfig::new(name, cap).description("renoir sample blob");
+                    let cfg = RegionConfig::new(name, cap)
+                        .backend(self.domain.backend().clone())
+                        .description("renoir sample blob");
                     let r = Region::create(&cfg)
                         .map_err(|source| PublishError::Blob { size: cap, source })?;
                     let c = self.slot_ctl(slot);
@@ -613,6 +615,7 @@ impl Publisher {
                             ctl_name.clone(),
                             PubLayout::ctl_payload_size(ring_cap, n_slots),
                         )
+                        .backend(domain.backend().clone())
                         .description("renoir publisher control")
                         .annotate("topic", spec.name.clone())
                         .annotate("type", spec.type_name.clone()),
@@ -624,6 +627,7 @@ impl Publisher {
                             data_name(&ctl_name),
                             (n_slots as u64 * slot_size) as usize,
                         )
+                        .backend(domain.backend().clone())
                         .description("renoir publisher data")
                         .annotate("topic", spec.name.clone()),
                     )?;
@@ -819,8 +823,11 @@ impl Drop for PubShared {
 }
 
 /// Used by the subscriber: open a publisher's segments for reading.
-pub(crate) fn open_publisher(ctl_name: &str) -> Result<(Region, Region), crate::region::OpenError> {
-    let ctl = Region::open(ctl_name, Backend::Shm, Access::ReadWrite)?;
-    let data = Region::open(&data_name(ctl_name), Backend::Shm, Access::ReadOnly)?;
+pub(crate) fn open_publisher(
+    ctl_name: &str,
+    backend: &Backend,
+) -> Result<(Region, Region), crate::region::OpenError> {
+    let ctl = Region::open(ctl_name, backend.clone(), Access::ReadWrite)?;
+    let data = Region::open(&data_name(ctl_name), backend.clone(), Access::ReadOnly)?;
     Ok((ctl, data))
 }

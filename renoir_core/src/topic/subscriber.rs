@@ -69,6 +69,7 @@ pub(crate) struct Attached {
     /// Keep at most this many unread samples (reader KeepLast depth).
     window: u64,
     reliable: bool,
+    backend: Backend,
     /// Publisher's lifespan (0: infinite): older samples are skipped.
     lifespan_ns: u64,
     state: Mutex<AttState>,
@@ -239,7 +240,7 @@ impl Attached {
                     Some(r) => r,
                     None => {
                         let name = blob_name(&self.ctl_name, slot, bgen);
-                        match Region::open(&name, Backend::Shm, Access::ReadOnly) {
+                        match Region::open(&name, self.backend.clone(), Access::ReadOnly) {
                             Ok(r) => {
                                 let r = Arc::new(r);
                                 st.blobs.insert(slot, (bgen, r.clone()));
@@ -523,7 +524,8 @@ impl Subscriber {
     }
 
     fn attach(&self, c: &Candidate) -> Result<Attached, String> {
-        let (ctl, data) = open_publisher(&c.segment).map_err(|e| e.to_string())?;
+        let (ctl, data) =
+            open_publisher(&c.segment, self.domain.backend()).map_err(|e| e.to_string())?;
         let h: &PubHeader = ctl
             .get(PubLayout::compute(ctl.payload_offset(), 1, 1, 64).header)
             .map_err(|e| e.to_string())?;
@@ -609,6 +611,7 @@ impl Subscriber {
                 window,
                 reliable,
                 lifespan_ns: c.qos.lifespan_ns,
+                backend: self.domain.backend().clone(),
                 state: Mutex::new(AttState {
                     cursor,
                     blobs: HashMap::new(),
