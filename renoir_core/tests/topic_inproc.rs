@@ -258,3 +258,46 @@ fn lifespan_expires_old_samples() {
     }
     assert_clean(dom);
 }
+
+#[test]
+fn reliable_keep_last_loses_nothing_within_depth() {
+    init();
+    let dom = 107;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let p = d
+            .create_publisher(&n, spec("/rkl", Qos::reliable(10)))
+            .unwrap();
+        let s = d
+            .create_subscriber(&n, spec("/rkl", Qos::reliable(10)))
+            .unwrap();
+        for round in 0..20u32 {
+            for i in 0..10u32 {
+                p.publish_bytes(&(round * 10 + i).to_le_bytes(), 0).unwrap();
+            }
+            for i in 0..10u32 {
+                let x = s.take().unwrap().unwrap();
+                assert_eq!(
+                    u32::from_le_bytes(x[..4].try_into().unwrap()),
+                    round * 10 + i
+                );
+            }
+        }
+        assert_eq!(s.lost(), 0);
+        // 15 without taking: the writer does not block (keep-last), the
+        // oldest 5 are lost, the newest 10 arrive.
+        for i in 0..15u32 {
+            p.publish_bytes(&i.to_le_bytes(), 0).unwrap();
+        }
+        let mut got = vec![];
+        while let Some(x) = s.take().unwrap() {
+            got.push(u32::from_le_bytes(x[..4].try_into().unwrap()));
+        }
+        assert_eq!(got, (5..15).collect::<Vec<_>>());
+        assert_eq!(s.lost(), 5);
+        assert_eq!(s.stats().lost, 5);
+        assert_eq!(p.stats().samples, 215);
+    }
+    assert_clean(dom);
+}
