@@ -149,7 +149,7 @@ fn publish_pattern(p: &renoir_core::topic::Publisher, i: u64, len: usize) {
 
 #[test]
 fn blocking_wait_wakes_across_processes() {
-    if role().is_some() {
+    if role().is_some() || no_spawn("blocking_wait_wakes_across_processes") {
         return;
     }
     init();
@@ -176,7 +176,7 @@ fn blocking_wait_wakes_across_processes() {
 
 #[test]
 fn keep_last_slow_reader_counts_loss() {
-    if role().is_some() {
+    if role().is_some() || no_spawn("keep_last_slow_reader_counts_loss") {
         return;
     }
     init();
@@ -206,7 +206,7 @@ fn keep_last_slow_reader_counts_loss() {
 
 #[test]
 fn reliable_keep_all_loses_nothing() {
-    if role().is_some() {
+    if role().is_some() || no_spawn("reliable_keep_all_loses_nothing") {
         return;
     }
     init();
@@ -241,7 +241,7 @@ fn reliable_keep_all_loses_nothing() {
 
 #[test]
 fn transient_local_late_joiner_gets_last_n() {
-    if role().is_some() {
+    if role().is_some() || no_spawn("transient_local_late_joiner_gets_last_n") {
         return;
     }
     init();
@@ -266,7 +266,7 @@ fn transient_local_late_joiner_gets_last_n() {
 
 #[test]
 fn fan_out_to_four_processes_large_samples() {
-    if role().is_some() {
+    if role().is_some() || no_spawn("fan_out_to_four_processes_large_samples") {
         return;
     }
     init();

@@ -110,3 +110,13 @@ pub fn now_ns() -> i64 {
         .unwrap()
         .as_nanos() as i64
 }
+
+/// `RENOIR_NO_SPAWN=1` (qemu-user runs without binfmt_misc): tests that
+/// re-exec this binary skip themselves, saying so.
+pub fn no_spawn(test: &str) -> bool {
+    let skip = std::env::var_os("RENOIR_NO_SPAWN").is_some();
+    if skip {
+        eprintln!("SKIPPED {test}: RENOIR_NO_SPAWN is set (cannot spawn children)");
+    }
+    skip
+}
