@@ -27,6 +27,8 @@ enum Cmd {
     Ls(cmd::ls::Args),
     /// Remove regions whose creating process is dead.
     Clean(cmd::clean::Args),
+    /// Validate, compare, diff and migrate message schemas (.json/.yaml/.msg).
+    Schema(cmd::schema::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Cmd::Info(a) => cmd::info::run(a),
         Cmd::Ls(a) => cmd::ls::run(a),
         Cmd::Clean(a) => cmd::clean::run(a),
+        Cmd::Schema(a) => cmd::schema::run(a),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 pub mod clean;
 pub mod info;
 pub mod ls;
+pub mod schema;
 
 use std::path::PathBuf;
 

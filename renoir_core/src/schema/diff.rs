@@ -55,7 +55,9 @@ fn changes(old: &Field, new: &Field) -> Vec<String> {
             "required -> optional".to_string()
         });
     }
-    if old.default != new.default {
+    // Compared as written (a widened field's 0.0 f32 -> 0.0 f64 is no change).
+    let shown = |f: &Field| f.default.as_ref().map(ToString::to_string);
+    if shown(old) != shown(new) {
         let show = |f: &Field| {
             f.default
                 .as_ref()
