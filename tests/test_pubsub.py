@@ -21,6 +21,7 @@ def test_every_test_msgs_type_round_trips(ros):
     sub.wait_for("ready")
     pub = ros.spawn("roundtrip.py", "pub", "--timeout", "20")
     done = sub.wait_for("done", timeout=40)
+    pub.wait_for("done", timeout=20)
     sent = {d["type"]: d["msg"] for d in pub.events("sent")}
     recv = {d["type"]: d["msg"] for d in sub.events("msg")}
     assert done["n"] == 13, f"received only {sorted(recv)}"
@@ -143,6 +144,7 @@ def test_serialized_publish_and_take(ros):
     tal = ros.spawn("talker.py", "--raw", "--type", "test_msgs/msg/BasicTypes", "--count", "5",
                     "--period", "0.01", "--wait-match", "1")
     lis.wait_for("done", timeout=20)
+    tal.wait_for("done", timeout=20)  # all its "sent" lines are read
     sent = tal.events("sent")
     got = lis.events("msg")
     assert [g["cdr"] for g in got] == [s["cdr"] for s in sent]

@@ -7,7 +7,7 @@ use crate::qos;
 use crate::service::{endpoints, fill_info, reply_topic, request_topic, send, split};
 use crate::subscription::{lock, set_callback, Callback};
 use crate::sys::*;
-use crate::transport::{self, Qos, Sample};
+use crate::transport::{self, Held, Qos};
 use crate::typesupport::SrvType;
 use crate::wait::Waitable;
 use std::collections::VecDeque;
@@ -24,7 +24,7 @@ pub struct Client {
     pub rep_qos: Qos,
     next_seq: Mutex<i64>,
     /// Replies addressed to this client, pulled off the shared reply topic.
-    pending: Mutex<VecDeque<Sample>>,
+    pending: Mutex<VecDeque<Held>>,
     pub on_new_response: Mutex<Option<Callback>>,
     pub domain: std::sync::Arc<crate::transport::Domain>,
 }
@@ -41,7 +41,7 @@ impl Client {
         let mut n = 0;
         while let Ok(Some(s)) = self.replies.take() {
             if matches!(split(&s), Ok((g, _, _)) if g == me) {
-                lock(&self.pending).push_back(s);
+                lock(&self.pending).push_back(Held::owned(s));
                 n += 1;
             }
         }

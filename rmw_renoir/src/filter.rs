@@ -5,7 +5,6 @@
 //! read by walking the CDR with the type's layout).
 
 use crate::ffi::{RResult, RmwError};
-use crate::transport::Sample;
 use crate::typesupport::MsgType;
 use msg_support::{Arity, FieldType, MessageLayout, Primitive};
 use std::collections::HashMap;
@@ -316,7 +315,7 @@ impl Filter {
         &self.params
     }
 
-    pub fn accepts(&self, ty: &MsgType, s: &Sample) -> bool {
+    pub fn accepts(&self, ty: &MsgType, s: &[u8]) -> bool {
         self.accepts_bytes(ty.ts.layout(), s)
     }
 

@@ -9,7 +9,7 @@ use crate::publisher::create_endpoint;
 use crate::qos;
 use crate::subscription::{lock, set_callback, Callback};
 use crate::sys::*;
-use crate::transport::{self, EndpointKind, Qos, Sample};
+use crate::transport::{self, EndpointKind, Held, Qos};
 use crate::typesupport::{MsgType, SrvType};
 use crate::wait::Waitable;
 use std::collections::VecDeque;
@@ -61,7 +61,7 @@ pub unsafe fn send(
 }
 
 /// Fill a service info from a sample.
-pub fn fill_info(info: &mut rmw_service_info_t, s: &Sample, gid: [u8; 16], seq: i64) {
+pub fn fill_info(info: &mut rmw_service_info_t, s: &Held, gid: [u8; 16], seq: i64) {
     let si = s.info();
     info.source_timestamp = si.source_timestamp_ns;
     info.received_timestamp = si.received_timestamp_ns;
@@ -109,7 +109,7 @@ pub struct Service {
     pub rep_qos: Qos,
     pub on_new_request: Mutex<Option<Callback>>,
     pub domain: std::sync::Arc<crate::transport::Domain>,
-    pending: Mutex<VecDeque<Sample>>,
+    pending: Mutex<VecDeque<Held>>,
 }
 
 impl Waitable for Service {
@@ -125,7 +125,7 @@ impl crate::listener::Listened for Service {
         };
         let mut n = 0;
         while let Ok(Some(s)) = self.requests.take() {
-            lock(&self.pending).push_back(s);
+            lock(&self.pending).push_back(Held::owned(s));
             n += 1;
         }
         if n > 0 {
@@ -141,11 +141,11 @@ impl Drop for Service {
 }
 
 impl Service {
-    fn next(&self) -> RResult<Option<Sample>> {
+    fn next(&self) -> RResult<Option<Held>> {
         if let Some(s) = lock(&self.pending).pop_front() {
             return Ok(Some(s));
         }
-        Ok(self.requests.take()?)
+        Ok(self.requests.take()?.map(Held::Shm))
     }
 }
 

@@ -8,7 +8,7 @@ use crate::node;
 use crate::publisher::{create_endpoint, is_local, validate_topic};
 use crate::qos;
 use crate::sys::*;
-use crate::transport::{self, EndpointKind, Qos, Sample, SampleInfo};
+use crate::transport::{self, EndpointKind, Held, Qos, Sample, SampleInfo};
 use crate::typesupport::MsgType;
 use crate::wait::Waitable;
 use std::collections::VecDeque;
@@ -62,7 +62,7 @@ pub struct Subscription {
     pub events: Arc<EndpointEvents>,
     pub filter: Mutex<Option<Filter>>,
     /// Samples already pulled from the transport (passed the filter).
-    pending: Mutex<VecDeque<Sample>>,
+    pending: Mutex<VecDeque<Held>>,
     reception_seq: Mutex<u64>,
     pub on_new_message: Mutex<Option<Callback>>,
     pub loans: crate::loan::Loans,
@@ -80,7 +80,7 @@ impl Subscription {
     }
 
     /// The next sample that passes local-publication and content filters.
-    pub fn next_sample(&self) -> RResult<Option<Sample>> {
+    pub fn next_sample(&self) -> RResult<Option<Held>> {
         if lock(&self.on_new_message).is_some() {
             // Everything taken must have been announced to the callback.
             crate::listener::Listened::notify(self);
@@ -90,7 +90,7 @@ impl Subscription {
         }
         while let Some(s) = self.inner.take()? {
             if self.acceptable(&s) {
-                return Ok(Some(s));
+                return Ok(Some(Held::Shm(s)));
             }
         }
         Ok(None)
@@ -161,7 +161,9 @@ impl crate::listener::Listened for Subscription {
                         p.pop_front();
                     }
                 }
-                p.push_back(s);
+                // Copied out: a queue of held samples would pin the
+                // publisher's slots.
+                p.push_back(Held::owned(s));
                 n += 1;
             }
         }
@@ -193,7 +195,7 @@ impl Waitable for Subscription {
         // make rmw_wait return (and spin).
         while let Ok(Some(s)) = self.inner.take() {
             if self.acceptable(&s) {
-                lock(&self.pending).push_back(s);
+                lock(&self.pending).push_back(Held::Shm(s));
                 return true;
             }
         }

@@ -50,3 +50,48 @@ transport_error! {
     PublishError => "publish failed",
     TakeError => "take failed",
 }
+
+/// rcl may use one rmw object from several threads (multi-threaded
+/// executors): everything we hold from the core must be Send + Sync.
+#[allow(dead_code)]
+fn _assert_thread_safe() {
+    fn f<T: Send + Sync>() {}
+    f::<Domain>();
+    f::<NodeHandle>();
+    f::<Publisher>();
+    f::<Subscriber>();
+    f::<Sample>();
+}
+
+/// A received sample kept by rmw_renoir until it is taken: still in shared
+/// memory (holding the publisher's slot), or copied out so that a queue of
+/// them does not pin the publisher's pool.
+pub enum Held {
+    Shm(Sample),
+    Owned(Box<[u8]>, SampleInfo),
+}
+
+impl Held {
+    /// Copy a sample out of shared memory (frees its slot).
+    pub fn owned(s: Sample) -> Held {
+        let info = *s.info();
+        Held::Owned(s.to_vec().into_boxed_slice(), info)
+    }
+
+    pub fn info(&self) -> &SampleInfo {
+        match self {
+            Held::Shm(s) => s.info(),
+            Held::Owned(_, i) => i,
+        }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Held::Shm(s) => s,
+            Held::Owned(b, _) => b,
+        }
+    }
+}
