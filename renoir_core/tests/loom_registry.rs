@@ -116,3 +116,48 @@ fn holder_bit_prevents_reuse_under_a_reader() {
         reader.join().unwrap();
     });
 }
+
+/// Closing the registry vs. a joiner (Domain::try_close / join): the leaver
+/// CASes `closed` 0->1, fences, and scans the process table; the joiner
+/// claims a process slot, fences, and loads `closed`. Never both "joiner
+/// stays" and "leaver unlinks".
+#[test]
+fn close_and_join_never_both_proceed() {
+    use loom::sync::atomic::AtomicU32;
+    loom::model(|| {
+        let slot = Arc::new(SlotWord::new());
+        let closed = Arc::new(AtomicU32::new(0));
+        let (s, c) = (slot.clone(), closed.clone());
+        let joiner = thread::spawn(move || {
+            let cl = s.try_claim(5, 50).unwrap();
+            assert!(s.publish(cl));
+            fence(Ordering::SeqCst);
+            if c.load(Ordering::Relaxed) != 0 {
+                s.release(cl);
+                false // retries elsewhere
+            } else {
+                true // stays in this registry
+            }
+        });
+        let (s, c) = (slot.clone(), closed.clone());
+        let leaver = thread::spawn(move || {
+            if s.load().state() != FREE {
+                return false;
+            }
+            if c.compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                return false;
+            }
+            fence(Ordering::SeqCst);
+            if s.load().state() != FREE {
+                c.store(0, Ordering::SeqCst);
+                return false;
+            }
+            true // unlinks
+        });
+        let stays = joiner.join().unwrap();
+        let unlinks = leaver.join().unwrap();
+        assert!(!(stays && unlinks));
+    });
+}
