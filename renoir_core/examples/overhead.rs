@@ -7,9 +7,16 @@ use std::time::Instant;
 fn main() {
     let d = Domain::join(std::process::id() % 1000 + 5000).unwrap();
     let n = d.add_node("o", "/", "").unwrap();
-    for (name, q) in [("keep_last(10)", Qos::reliable(10)), ("keep_all", Qos::keep_all_reliable())] {
-        let p = d.create_publisher(&n, TopicSpec::new("/o", "T", q)).unwrap();
-        let s = d.create_subscriber(&n, TopicSpec::new("/o", "T", q)).unwrap();
+    for (name, q) in [
+        ("keep_last(10)", Qos::reliable(10)),
+        ("keep_all", Qos::keep_all_reliable()),
+    ] {
+        let p = d
+            .create_publisher(&n, TopicSpec::new("/o", "T", q))
+            .unwrap();
+        let s = d
+            .create_subscriber(&n, TopicSpec::new("/o", "T", q))
+            .unwrap();
         for size in [64usize, 4096] {
             let iters = 200_000u32;
             let t = Instant::now();
