@@ -103,6 +103,39 @@ impl LayoutSchemas {
     pub fn all(&self) -> impl Iterator<Item = &Schema> {
         std::iter::once(&self.root).chain(self.nested.values())
     }
+    /// The same schemas without the defaults that hold nested messages
+    /// (single nested fields and arrays of them), which the JSON / YAML /
+    /// registry-blob form cannot express. Use these for
+    /// `SchemaRegistry::save` / `to_blob`; keep the full ones for
+    /// [`evolve`]-style comparisons and migration (without the nested
+    /// defaults, adding a nested field reads as breaking).
+    pub fn persistable(&self) -> LayoutSchemas {
+        let strip = |s: &Schema| {
+            let mut s = s.clone();
+            for f in &mut s.fields {
+                let nested_value = match &f.default {
+                    Some(Value::Message(_)) => true,
+                    Some(Value::List(items)) => {
+                        items.iter().any(|v| matches!(v, Value::Message(_)))
+                    }
+                    _ => false,
+                };
+                if nested_value {
+                    f.default = None;
+                }
+            }
+            s
+        };
+        LayoutSchemas {
+            root: strip(&self.root),
+            nested: self
+                .nested
+                .iter()
+                .map(|(k, v)| (k.clone(), strip(v)))
+                .collect(),
+        }
+    }
+
     /// Registers the root and the nested schemas in `reg`.
     pub fn register_into(
         &self,

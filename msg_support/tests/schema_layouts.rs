@@ -138,6 +138,22 @@ fn arrays_sequences_strings_and_nested() {
         s.register_into(&mut reg).unwrap();
     }
     assert!(reg.latest("sensor_msgs/msg/Image").is_some());
+    // The full schemas hold nested default messages, which the blob cannot;
+    // the persistable ones round-trip through the shared-memory blob.
+    let mut saved = SchemaRegistry::new();
+    for (pkg, name) in TYPES {
+        let s = schema_of_type_support(&resolve(c_handle(pkg, name))).unwrap();
+        s.persistable().register_into(&mut saved).unwrap();
+    }
+    let back = SchemaRegistry::from_blob(&saved.to_blob()).unwrap();
+    assert_eq!(back.len(), saved.len());
+    let img = back.latest("sensor_msgs/msg/Image").unwrap();
+    assert_eq!(img.field_by_name("header").unwrap().default, None);
+    assert_eq!(
+        img.field_by_name("height").unwrap().default,
+        Some(Value::U32(0))
+    );
+    assert!(SchemaRegistry::from_blob(&reg.to_blob()).is_err());
     assert!(reg.latest("std_msgs/msg/Header").is_some());
     assert!(reg.latest("builtin_interfaces/msg/Time").is_some());
 }
