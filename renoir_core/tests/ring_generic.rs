@@ -416,3 +416,39 @@ fn suites_on_a_region() {
     assert!(r.get::<SpscHeader>(h + 8).is_err());
     assert!(r.get_slice::<Cell<2>>(r.len() - 8, 64).is_err());
 }
+
+/// Broadcast readers never write to the ring, so a reader can map the
+/// writer's region read-only (design notes: readers map publishers' data
+/// read-only): attach + read through a PROT_READ mapping must work.
+#[test]
+fn broadcast_reader_on_a_read_only_mapping() {
+    use renoir_core::region::{Access, Backend, Region, RegionConfig};
+    let name = format!("ringro_{}", std::process::id());
+    let w = Region::create(&RegionConfig::new(&name, 64 * 1024)).expect("create region");
+    let base = w.payload_offset();
+    let s = align64(base + size_of::<BroadcastHeader>());
+    let writer = SpmcBroadcast::init(ShmMem::new(
+        w.get::<BroadcastHeader>(base).unwrap(),
+        w.get_slice::<StampedSlot<2>>(s, 16).unwrap(),
+    ))
+    .unwrap();
+    for i in 0..20u64 {
+        writer.push([i, i + 1]).unwrap();
+    }
+    let ro = Region::open(&name, Backend::Shm, Access::ReadOnly).expect("open read-only");
+    let reader = SpmcBroadcast::from_shm(
+        ro.get::<BroadcastHeader>(base).unwrap(),
+        ro.get_slice::<StampedSlot<2>>(s, 16).unwrap(),
+    )
+    .unwrap();
+    let mut r = reader.reader_from_oldest();
+    let mut got = vec![];
+    while let Some(it) = reader.read(&mut r).unwrap() {
+        assert_eq!(it.data, [it.seq, it.seq + 1]);
+        got.push(it.seq);
+    }
+    assert_eq!(got, (4..20).collect::<Vec<_>>());
+    writer.push([20, 21]).unwrap();
+    assert!(reader.has_data(&r));
+    assert_eq!(reader.read(&mut r).unwrap().unwrap().seq, 20);
+}
