@@ -39,3 +39,12 @@ def test_parameters_from_another_process(ros):
     assert cli.wait_for("set")["ok"] is True
     second = cli.wait_for("get", pred=lambda d: "label" not in d)
     assert second["speed"] == 4.25
+
+
+def test_multithreaded_executor_concurrent_service_and_topic(ros):
+    server = ros.spawn("mt_server.py")
+    server.wait_for("ready")
+    client = ros.spawn("mt_client.py")
+    r = client.wait_for("result", timeout=40)
+    assert r["ok"] and r["done"] == 40, r
+    server.wait_for("count", timeout=10, pred=lambda d: d["req"] == 40 and d["msg"] == 40)

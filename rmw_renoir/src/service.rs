@@ -18,6 +18,13 @@ use std::sync::Mutex;
 
 pub const HEADER: usize = 24;
 
+/// Minimum ring depth of a client's request publisher.
+pub const MIN_REQUEST_DEPTH: u32 = 64;
+
+fn classify_request(topic: &str) -> bool {
+    topic.starts_with("rq") && topic.ends_with("Request")
+}
+
 pub fn request_topic(service: &str) -> String {
     format!("rq{service}Request")
 }
@@ -78,7 +85,7 @@ pub fn endpoints(
     sub_ty: &MsgType,
     profile: &rmw_qos_profile_t,
 ) -> RResult<(transport::Publisher, transport::Subscriber, Qos, Qos)> {
-    let (pq, pspec) = create_endpoint(
+    let (mut pq, mut pspec) = create_endpoint(
         n,
         pub_topic,
         pub_ty.type_name(),
@@ -86,6 +93,16 @@ pub fn endpoints(
         profile,
         EndpointKind::Publisher,
     )?;
+    // A client's requests wait in its own publisher ring until the server
+    // takes them: give that ring room for a burst of outstanding requests
+    // (a busy server would otherwise lose requests silently, and their
+    // clients would wait forever). Replies keep the requested depth: every
+    // client sees every reply of the service, and a client that does not
+    // spin must not hold the server back.
+    if let (true, transport::History::KeepLast(d)) = (classify_request(pub_topic), pq.history) {
+        pq.history = transport::History::KeepLast(d.max(MIN_REQUEST_DEPTH));
+        pspec.qos = pq;
+    }
     let (sq, sspec) = create_endpoint(
         n,
         sub_topic,
