@@ -53,6 +53,18 @@ pub enum SchemaMapError {
     DifferentTypes { old: String, new: String },
     #[error("cannot plan {ty}: {source}")]
     Plan { ty: String, source: PlanError },
+    #[error(
+        "{ty}: field `{field}` has id {id}, but CDR layouts need ids 1, 2, ... in field order"
+    )]
+    NotPositional { ty: String, field: String, id: u32 },
+    #[error("{ty}: field `{field}`: nested type `{nested}` is not known")]
+    UnknownNested {
+        ty: String,
+        field: String,
+        nested: String,
+    },
+    #[error("{ty}: nested types deeper than {max} (or recursive)")]
+    TooDeep { ty: String, max: usize },
 }
 
 /// Why one CDR sample could not be migrated.
@@ -262,7 +274,13 @@ fn one_schema(
             }
         };
         let id = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        b = b.field(SField::new(id, &f.name, ty).default_value(zero_field(f)));
+        let mut field = SField::new(id, &f.name, ty).default_value(zero_field(f));
+        if matches!(f.ty, FieldType::WString { .. }) {
+            // The schema model has one string type; the CDR of a wstring
+            // differs, so the doc keeps it for `layout_from_schema`.
+            field = field.doc(WSTRING_DOC);
+        }
+        b = b.field(field);
     }
     b.build().map_err(|source| SchemaMapError::Invalid {
         ty: ty_name,
@@ -899,6 +917,119 @@ fn migrate_nested(
 // ---------------------------------------------------------------------------
 // Layouts without type support (CDR-only)
 
+/// The field doc that marks a ROS `wstring` in a derived schema.
+pub const WSTRING_DOC: &str = "ros: wstring";
+
+/// Deepest nesting [`layout_from_schema`] follows (schemas may come from
+/// shared memory: a cycle must end in an error).
+pub const MAX_LAYOUT_DEPTH: usize = 32;
+
+fn pkg_and_name(full: &str) -> (String, String) {
+    // `pkg/msg/Name` -> (pkg, Name); `pkg/Name` -> (pkg, Name); `Name` -> ("", Name).
+    let mut parts: Vec<&str> = full.split('/').collect();
+    let name = parts.pop().unwrap_or_default().to_string();
+    let pkg = parts.first().copied().unwrap_or_default().to_string();
+    (pkg, name)
+}
+
+/// The CDR-only layout (see [`cdr_layout`]) of a schema whose ids are the
+/// field positions (as [`schema_of`] and `.msg` files give): e.g. the
+/// schema a publisher of another version registered, to decode its bytes.
+/// Nested types resolve through `types`. Mapping: `u8` -> uint8, `u16` ->
+/// uint16, `string` -> string (a wstring when the field doc is
+/// [`WSTRING_DOC`]); `bytes` is not a ROS type (error).
+pub fn layout_from_schema(
+    schema: &Schema,
+    types: &dyn TypeResolver,
+) -> Result<Arc<MessageLayout>, SchemaMapError> {
+    let mut memo = BTreeMap::new();
+    layout_at(schema, types, &mut Vec::new(), &mut memo)
+}
+
+/// Builds one layout; `stack` holds the types being built (a type met again
+/// while on it is a cycle), `memo` the finished ones, so a hostile set of
+/// schemas costs linear work.
+fn layout_at(
+    schema: &Schema,
+    types: &dyn TypeResolver,
+    stack: &mut Vec<String>,
+    memo: &mut BTreeMap<String, Arc<MessageLayout>>,
+) -> Result<Arc<MessageLayout>, SchemaMapError> {
+    if let Some(l) = memo.get(&schema.name) {
+        return Ok(l.clone());
+    }
+    if stack.len() >= MAX_LAYOUT_DEPTH || stack.contains(&schema.name) {
+        return Err(SchemaMapError::TooDeep {
+            ty: schema.name.clone(),
+            max: MAX_LAYOUT_DEPTH,
+        });
+    }
+    stack.push(schema.name.clone());
+    let mut fields = Vec::with_capacity(schema.fields.len());
+    for (i, f) in schema.fields.iter().enumerate() {
+        if f.id != id_of(i) {
+            return Err(SchemaMapError::NotPositional {
+                ty: schema.name.clone(),
+                field: f.name.clone(),
+                id: f.id,
+            });
+        }
+        let ty = match f.ty.base() {
+            BaseType::Prim(p) => FieldType::Primitive(match p {
+                SPrim::Bool => Primitive::Bool,
+                SPrim::U8 => Primitive::U8,
+                SPrim::U16 => Primitive::U16,
+                SPrim::U32 => Primitive::U32,
+                SPrim::U64 => Primitive::U64,
+                SPrim::I8 => Primitive::I8,
+                SPrim::I16 => Primitive::I16,
+                SPrim::I32 => Primitive::I32,
+                SPrim::I64 => Primitive::I64,
+                SPrim::F32 => Primitive::F32,
+                SPrim::F64 => Primitive::F64,
+            }),
+            BaseType::String(bound) => {
+                let bound = bound.map(|b| b as usize);
+                if f.doc == WSTRING_DOC {
+                    FieldType::WString { bound }
+                } else {
+                    FieldType::String { bound }
+                }
+            }
+            BaseType::Bytes => {
+                return Err(SchemaMapError::Unsupported {
+                    ty: schema.name.clone(),
+                    field: f.name.clone(),
+                    what: "bytes",
+                })
+            }
+            BaseType::Nested(n) => {
+                let nested = types
+                    .resolve(n)
+                    .ok_or_else(|| SchemaMapError::UnknownNested {
+                        ty: schema.name.clone(),
+                        field: f.name.clone(),
+                        nested: n.clone(),
+                    })?;
+                FieldType::Message(layout_at(nested, types, stack, memo)?)
+            }
+        };
+        let arity = match &f.ty {
+            SType::Single(_) => Arity::Single,
+            SType::Array(_, n) => Arity::Array(*n as usize),
+            SType::Sequence(_, m) => Arity::Sequence {
+                bound: m.map(|m| m as usize),
+            },
+        };
+        fields.push((f.name.clone(), ty, arity));
+    }
+    let (pkg, name) = pkg_and_name(&schema.name);
+    let l = cdr_layout(&pkg, &name, fields);
+    stack.pop();
+    memo.insert(schema.name.clone(), l.clone());
+    Ok(l)
+}
+
 /// One field of a [`cdr_layout`]: name, element type, arity.
 pub type CdrField = (String, FieldType, Arity);
 
@@ -956,6 +1087,39 @@ mod tests {
 
     fn p(name: &str, p: Primitive) -> CdrField {
         (name.to_string(), FieldType::Primitive(p), Arity::Single)
+    }
+
+    #[test]
+    fn cyclic_and_branching_schemas_end_quickly() {
+        use renoir_core::schema::FieldType as T;
+        // A -> B -> A, two fields each: an error, not 2^32 steps.
+        let v = Version::new(1, 0, 0);
+        let mk = |name: &str, other: &str| {
+            Schema::builder(name, v.clone())
+                .required(1, "x", T::nested(other))
+                .required(2, "y", T::nested(other))
+                .build()
+                .unwrap()
+        };
+        let types = vec![mk("p/msg/A", "p/msg/B"), mk("p/msg/B", "p/msg/A")];
+        assert!(matches!(
+            layout_from_schema(&types[0], &types),
+            Err(SchemaMapError::TooDeep { .. })
+        ));
+        // A chain of 20 types, each with two fields of the next: built once each.
+        let mut chain: Vec<Schema> = (0..20)
+            .map(|i| mk(&format!("p/msg/T{i}"), &format!("p/msg/T{}", i + 1)))
+            .collect();
+        chain.push(
+            Schema::builder("p/msg/T20", v.clone())
+                .required(1, "z", SPrim::U8)
+                .build()
+                .unwrap(),
+        );
+        let start = std::time::Instant::now();
+        let l = layout_from_schema(&chain[0], &chain).unwrap();
+        assert!(start.elapsed().as_secs() < 5);
+        assert_eq!(l.type_name(), "p/msg/T0");
     }
 
     #[test]
