@@ -59,9 +59,9 @@ unsafe fn poll(
     readiness.clear();
     *next_deadline = None;
     let mut any_graph = false;
-    // SAFETY (all four loops): rcl stores each entity's `data` pointer
-    // (our boxed type) in the arrays; null slots are skipped.
     for p in s.subs.iter() {
+        // SAFETY: rcl stores each subscription's `data` (our boxed
+        // Subscription) in the array; null slots are skipped.
         readiness.push(
             !p.is_null() && unsafe { &*p.cast::<crate::subscription::Subscription>() }.is_ready(),
         );
@@ -70,6 +70,7 @@ unsafe fn poll(
         let r = if p.is_null() {
             false
         } else {
+            // SAFETY: a guard condition's `data` (our boxed GuardCondition).
             let g = unsafe { &*p.cast::<GuardCondition>() };
             any_graph |= g.is_graph();
             g.take_ready()
@@ -77,16 +78,20 @@ unsafe fn poll(
         readiness.push(r);
     }
     for p in s.srvs.iter() {
+        // SAFETY: a service's `data` (our boxed Service); nulls skipped.
         readiness.push(!p.is_null() && unsafe { &*p.cast::<crate::service::Service>() }.is_ready());
     }
     for p in s.clients.iter() {
+        // SAFETY: a client's `data` (our boxed Client); nulls skipped.
         readiness.push(!p.is_null() && unsafe { &*p.cast::<crate::client::Client>() }.is_ready());
     }
     for p in s.events.iter() {
-        // Events are passed as the rmw_event_t itself.
+        // SAFETY: events are passed as the rmw_event_t itself (made by our
+        // *_event_init; its endpoint outlives it); nulls skipped.
         readiness
             .push(!p.is_null() && unsafe { crate::event::event_ready(p.cast::<rmw_event_t>()) });
         if !p.is_null() {
+            // SAFETY: as above.
             if let Some(d) = unsafe { crate::event::event_deadline(p.cast::<rmw_event_t>()) } {
                 *next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
             }
