@@ -670,11 +670,18 @@ fn decode_one(f: &Field, ty: &FieldType, r: &mut Reader<'_>) -> Result<Value, Mi
 }
 
 /// A growing CDR body writer (alignment relative to the body start).
+/// Holds the 4-byte header first, so alignment is relative to index 4.
 struct Out(Vec<u8>);
 
 impl Out {
+    fn with_header(capacity: usize) -> Out {
+        let mut v = Vec::with_capacity(capacity.max(64));
+        v.extend_from_slice(&ENCAPSULATION_LE);
+        Out(v)
+    }
     fn align(&mut self, a: usize) {
-        let to = align_up(self.0.len(), a);
+        let body = self.0.len() - ENCAPSULATION_LE.len();
+        let to = align_up(body, a) + ENCAPSULATION_LE.len();
         self.0.resize(to, 0);
     }
     fn put(&mut self, a: usize, b: &[u8]) {
@@ -695,12 +702,17 @@ impl Out {
 /// `layout`. Every field must be present with exactly its type and within
 /// its bounds.
 pub fn encode_cdr(layout: &MessageLayout, msg: &Message) -> Result<Vec<u8>, MigrateCdrError> {
-    let mut out = Out(Vec::with_capacity(64));
+    encode_with_capacity(layout, msg, 64)
+}
+
+fn encode_with_capacity(
+    layout: &MessageLayout,
+    msg: &Message,
+    capacity: usize,
+) -> Result<Vec<u8>, MigrateCdrError> {
+    let mut out = Out::with_header(capacity);
     encode_message(layout, msg, &mut out)?;
-    let mut v = Vec::with_capacity(out.0.len() + 4);
-    v.extend_from_slice(&ENCAPSULATION_LE);
-    v.extend_from_slice(&out.0);
-    Ok(v)
+    Ok(out.0)
 }
 
 fn mismatch(f: &Field, expected: &str, v: &Value) -> MigrateCdrError {
@@ -873,7 +885,9 @@ pub fn migrate_cdr(
     if !plan.nested.is_empty() {
         migrate_nested(plan, new, &mut out)?;
     }
-    encode_cdr(new, &out)
+    // About the input's size: one allocation, no regrowth for a few
+    // appended fields.
+    encode_with_capacity(new, &out, bytes_in.len().saturating_add(64))
 }
 
 /// Applies nested plans to nested messages (in their old shape after the

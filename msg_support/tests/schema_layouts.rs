@@ -433,3 +433,54 @@ fn hostile_bytes_are_rejected_cleanly() {
         Message::new().with(1, Value::String("hi".into()))
     );
 }
+
+/// Cost of migrate_cdr (release: `cargo test --release -p msg_support --test
+/// schema_layouts -- --ignored --nocapture`): BasicTypes + an appended field,
+/// and a 640x480 rgb8 Image + an appended field (the pixel bytes are one
+/// `Bytes` value). Checks the results; prints the times for the docs.
+#[test]
+#[ignore]
+fn migrate_cdr_cost() {
+    let time = |what: &str, old: &MessageLayout, new: &MessageLayout, bytes: &[u8], n: u32| {
+        let plan = evolve(old, new).unwrap().plan.unwrap();
+        let out = migrate_cdr(&plan, old, new, bytes).unwrap();
+        assert_eq!(&out[..bytes.len()], bytes);
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(migrate_cdr(&plan, old, new, bytes).unwrap());
+            }
+            best = best.min(start.elapsed().as_secs_f64() / f64::from(n));
+        }
+        let copy = {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(bytes.to_vec());
+            }
+            start.elapsed().as_secs_f64() / f64::from(n)
+        };
+        println!(
+            "{what}: {} bytes, migrate_cdr {:.2} us/message (best of 5), a plain copy {:.2} us",
+            bytes.len(),
+            best * 1e6,
+            copy * 1e6
+        );
+    };
+    let basic = layout("test_msgs", "BasicTypes");
+    let mut f = cdr_fields(&basic);
+    f.push(extra("seq", Primitive::U32));
+    let basic2 = cdr_layout("test_msgs", "BasicTypes", f);
+    time(
+        "BasicTypes",
+        &basic,
+        &basic2,
+        &Gen::cdr(&basic, 1, false),
+        100_000,
+    );
+    let img = layout("sensor_msgs", "Image");
+    let mut f = cdr_fields(&img);
+    f.push(extra("exposure_us", Primitive::U32));
+    let img2 = cdr_layout("sensor_msgs", "Image", f);
+    time("Image 640x480 rgb8", &img, &img2, &image_cdr(640, 480), 200);
+}
