@@ -190,7 +190,8 @@ pub fn schema_of_type_support(ts: &MessageTypeSupport) -> Result<LayoutSchemas, 
     schema_of(ts.layout(), version_of_hash(ts.type_hash().as_ref()))
 }
 
-/// Describes `layout` as a schema at `version` (nested types at `1.0.0`).
+/// Describes `layout` as a schema at `version` (nested types at
+/// `1.0.0+fnv.<fingerprint of their schema>`).
 pub fn schema_of(
     layout: &MessageLayout,
     version: Version,
@@ -251,6 +252,7 @@ fn one_schema(
             FieldType::Message(m) => {
                 let name = m.type_name();
                 let s = one_schema(m, Version::new(1, 0, 0), nested)?;
+                let s = fingerprinted(s);
                 match nested.get(&name) {
                     Some(prev) if *prev != s => {
                         return Err(SchemaMapError::ConflictingNested {
@@ -286,6 +288,22 @@ fn one_schema(
         ty: ty_name,
         source,
     })
+}
+
+/// Gives a nested schema the version `1.0.0+fnv.<16 hex>`: FNV-1a 64 of
+/// its JSON document, so two different layouts of one nested type never
+/// share a name+version in a registry (equal layouts do).
+fn fingerprinted(mut s: Schema) -> Schema {
+    let doc = renoir_core::schema::schema_to_json(&s);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in doc.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    if let Ok(v) = Version::parse(&format!("1.0.0+fnv.{h:016x}")) {
+        s.version = v;
+    }
+    s
 }
 
 fn zero_one(ty: &FieldType) -> Value {

@@ -126,7 +126,25 @@ fn arrays_sequences_strings_and_nested() {
         SType::Single(BaseType::Nested("test_msgs/msg/BasicTypes".into()))
     );
     let basic = &n.nested["test_msgs/msg/BasicTypes"];
-    assert_eq!(basic.version.to_string(), "1.0.0");
+    // Nested versions: 1.0.0 + a fingerprint of the nested schema, equal for
+    // equal layouts, different for different ones.
+    assert_eq!((basic.version.major, basic.version.minor), (1, 0));
+    assert!(basic.version.build.as_str().starts_with("fnv."));
+    let a = schema_of_type_support(&resolve(c_handle("test_msgs", "Arrays"))).unwrap();
+    assert_eq!(a.nested["test_msgs/msg/BasicTypes"].version, basic.version);
+    let mut bf = cdr_fields(&layout("test_msgs", "BasicTypes"));
+    bf.pop();
+    let other = cdr_layout(
+        "test_msgs",
+        "Nested",
+        vec![(
+            "basic_types_value".into(),
+            FieldType::Message(cdr_layout("test_msgs", "BasicTypes", bf)),
+            Arity::Single,
+        )],
+    );
+    let o = schema_of(&other, renoir_core::schema::Version::new(1, 0, 0)).unwrap();
+    assert_ne!(o.nested["test_msgs/msg/BasicTypes"].version, basic.version);
     assert_eq!(basic.fields[9].ty, SType::prim(SPrim::I32));
     // Every schema is valid with its nested types resolvable; registering works.
     let mut reg = SchemaRegistry::new();
