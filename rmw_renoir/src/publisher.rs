@@ -102,9 +102,26 @@ pub fn create_endpoint(
             type_hash,
             qos: q,
             kind,
-            payload_hint: 0,
+            payload_hint: payload_hint(&q),
         },
     ))
+}
+
+/// Rings deeper than this get small inline slots (see [`payload_hint`]).
+pub const DEEP_RING: u32 = 64;
+/// Inline slot size for deep rings.
+pub const DEEP_RING_SLOT: usize = 512;
+
+/// Shared memory is reserved up front (ring depth x slot size): rcl asks
+/// for depth 1000 on /rosout, /parameter_events and the parameter services,
+/// which at the core's default 4 KiB slots is 4 MiB each and ~38 MiB per
+/// rclpy node. Deep rings get 512-byte inline slots instead (larger samples
+/// still go through the core's blob segments), bounding them to ~0.5 MiB.
+pub fn payload_hint(q: &Qos) -> usize {
+    match q.history {
+        transport::History::KeepLast(d) if d > DEEP_RING => DEEP_RING_SLOT,
+        _ => 0,
+    }
 }
 
 pub fn validate_topic(name: &str) -> RResult<()> {

@@ -99,9 +99,17 @@ pub fn endpoints(
     // clients would wait forever). Replies keep the requested depth: every
     // client sees every reply of the service, and a client that does not
     // spin must not hold the server back.
-    if let (true, transport::History::KeepLast(d)) = (classify_request(pub_topic), pq.history) {
-        pq.history = transport::History::KeepLast(d.max(MIN_REQUEST_DEPTH));
+    // Requests: exactly MIN_REQUEST_DEPTH. Replies: at most that (rcl asks
+    // depth 1000 for parameter services; no client has 1000 requests out).
+    if let transport::History::KeepLast(d) = pq.history {
+        let depth = if classify_request(pub_topic) {
+            MIN_REQUEST_DEPTH
+        } else {
+            d.min(MIN_REQUEST_DEPTH)
+        };
+        pq.history = transport::History::KeepLast(depth);
         pspec.qos = pq;
+        pspec.payload_hint = crate::publisher::payload_hint(&pq);
     }
     let (sq, sspec) = create_endpoint(
         n,
