@@ -81,11 +81,13 @@ class Proc:
         self.lines: list[dict] = []
         self.q: queue.Queue = queue.Queue()
         self.err: list[str] = []
+        self.text: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._read_err, daemon=True).start()
 
     def _read(self):
         for raw in self.p.stdout:
+            self.text.append(raw)
             try:
                 d = json.loads(raw)
             except ValueError:
@@ -148,7 +150,8 @@ class Ros:
 
     def spawn(self, script: str, *args: str, **extra_env) -> Proc:
         env = dict(self.env, **extra_env)
-        p = subprocess.Popen([sys.executable, str(NODES / script), *map(str, args)],
+        path = Path(script) if Path(script).is_absolute() else NODES / script
+        p = subprocess.Popen([sys.executable, str(path), *map(str, args)],
                              cwd=str(NODES), env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         proc = Proc(p, f"{script} {' '.join(map(str, args))}")
