@@ -542,9 +542,9 @@ fn main() {
         let iters = match (quick, size) {
             (true, s) if s >= 1 << 20 => 20,
             (true, _) => 200,
-            (false, s) if s >= 6 << 20 => 300,
-            (false, s) if s >= 1 << 20 => 1000,
-            (false, _) => 20_000,
+            (false, s) if s >= 6 << 20 => 100,
+            (false, s) if s >= 1 << 20 => 300,
+            (false, _) => 5_000,
         };
         rows.push(measure("memcpy", size, || memcpy_run(size, iters)));
         rows.push(measure("renoir spsc busy", size, || {

@@ -289,7 +289,7 @@ fn producers_sigkilled_many_times() {
         seed ^= seed << 17;
         seed % m
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
 
     // SPSC: consecutive values across 10 killed producers.
     let area = ShmArea::create(Layout::size::<SpscHeader, Cell<W>>());
@@ -302,7 +302,17 @@ fn producers_sigkilled_many_times() {
     for _ in 0..10 {
         let env = [("START", next.to_string())];
         let mut c = spawn_child("child", "spsc_producer", &area, &env);
-        let until = Instant::now() + Duration::from_millis(20 + rnd(60));
+        // Let the child get going (start-up is slow under qemu), then kill
+        // it at a random moment while it is pushing.
+        let first = next;
+        while next == first {
+            assert!(Instant::now() < deadline, "producer never started");
+            if let Some(v) = q.pop().unwrap() {
+                assert_eq!(v, record(next));
+                next += 1;
+            }
+        }
+        let until = Instant::now() + Duration::from_millis(1 + rnd(60));
         while Instant::now() < until {
             if let Some(v) = q.pop().unwrap() {
                 assert_eq!(v, record(next));
@@ -334,8 +344,13 @@ fn producers_sigkilled_many_times() {
             ("N", (u64::MAX >> 8).to_string()),
             ("START", b.write_seq().to_string()),
         ];
+        let start = b.write_seq();
         let mut w = spawn_child("child", "bcast_writer", &area, &env);
-        let until = Instant::now() + Duration::from_millis(20 + rnd(60));
+        while b.write_seq() == start {
+            assert!(Instant::now() < deadline, "writer never started");
+            std::thread::yield_now();
+        }
+        let until = Instant::now() + Duration::from_millis(1 + rnd(60));
         while Instant::now() < until {
             if let Some(it) = b.read(&mut r).unwrap() {
                 assert_eq!(it.data[1], it.data[0].wrapping_mul(0x9E37_79B9_7F4A_7C15));

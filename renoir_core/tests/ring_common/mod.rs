@@ -141,12 +141,19 @@ pub fn spawn_child(test_name: &str, role: &str, area: &ShmArea, extra: &[(&str, 
     // Under qemu user-mode emulation (aarch64 tests on an x86 host) the
     // host kernel cannot exec our binary itself: run it through the same
     // emulator. /proc/self/comm names the emulator there (qemu fakes
-    // /proc/self/exe and /proc/self/stat, not comm); QEMU_LD_PREFIX, if
-    // used, is inherited through the environment.
+    // /proc/self/exe and /proc/self/stat, not comm). So these tests run
+    // their children under qemu too and ignore RENOIR_NO_SPAWN.
     let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
     let mut cmd = match comm.trim() {
         c if c.starts_with("qemu-") => {
             let mut cmd = Command::new(c);
+            // The guest's loader prefix: from QEMU_LD_PREFIX (inherited), or
+            // the Debian cross sysroot the CI runner passes with `-L`.
+            let arch = c.trim_start_matches("qemu-");
+            let sysroot = format!("/usr/{arch}-linux-gnu");
+            if std::env::var_os("QEMU_LD_PREFIX").is_none() && Path::new(&sysroot).is_dir() {
+                cmd.args(["-L", &sysroot]);
+            }
             cmd.arg(&exe);
             cmd
         }
