@@ -19,7 +19,7 @@ pub struct Client {
     pub name: CString,
     pub ty: SrvType,
     pub requests: transport::Publisher,
-    pub replies: transport::Subscriber,
+    pub replies: std::sync::Arc<transport::Subscriber>,
     pub req_qos: Qos,
     pub rep_qos: Qos,
     next_seq: Mutex<i64>,

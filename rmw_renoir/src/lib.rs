@@ -9,6 +9,7 @@
 
 pub mod sys;
 
+pub mod attach;
 pub mod client;
 pub mod event;
 pub mod ffi;

@@ -14,7 +14,7 @@ use crate::typesupport::{MsgType, SrvType};
 use crate::wait::Waitable;
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CString};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub const HEADER: usize = 24;
 
@@ -84,7 +84,7 @@ pub fn endpoints(
     sub_topic: &str,
     sub_ty: &MsgType,
     profile: &rmw_qos_profile_t,
-) -> RResult<(transport::Publisher, transport::Subscriber, Qos, Qos)> {
+) -> RResult<(transport::Publisher, Arc<transport::Subscriber>, Qos, Qos)> {
     let (mut pq, mut pspec) = create_endpoint(
         n,
         pub_topic,
@@ -120,7 +120,9 @@ pub fn endpoints(
         EndpointKind::Subscriber,
     )?;
     let p = n.ctx.domain.create_publisher(&n.handle, pspec)?;
-    let s = n.ctx.domain.create_subscriber(&n.handle, sspec)?;
+    let s = Arc::new(n.ctx.domain.create_subscriber(&n.handle, sspec)?);
+    let _ = s.matched_publishers();
+    crate::attach::register(&n.ctx.domain, &s);
     Ok((p, s, pq, sq))
 }
 
@@ -128,7 +130,7 @@ pub fn endpoints(
 pub struct Service {
     pub name: CString,
     pub ty: SrvType,
-    pub requests: transport::Subscriber,
+    pub requests: Arc<transport::Subscriber>,
     pub replies: transport::Publisher,
     pub req_qos: Qos,
     pub rep_qos: Qos,

@@ -277,8 +277,10 @@ pub unsafe extern "C" fn rmw_create_subscription(
         let inner = Arc::new(n.ctx.domain.create_subscriber(&n.handle, spec.clone())?);
         let events = EndpointEvents::new(n.ctx.domain.clone(), spec, inner.gid());
         *lock(&events.lost_source) = Some(inner.clone());
-        // Attach to the publishers that already exist right away.
+        // Attach to the publishers that already exist right away, and to
+        // new ones as they appear (background, see attach.rs).
         let _ = inner.matched_publishers();
+        crate::attach::register(&n.ctx.domain, &inner);
         let cft = filter.is_some();
         let s = Box::new(Subscription {
             topic: CString::new(name).unwrap_or_default(),
