@@ -150,3 +150,12 @@ def test_serialized_publish_and_take(ros):
     assert [g["cdr"] for g in got] == [s["cdr"] for s in sent]
     assert [g["msg"] for g in got] == [s["msg"] for s in sent]
     assert got[0]["cdr"].startswith("00010000")  # CDR little-endian encapsulation
+
+
+def test_incompatible_type_event_and_no_delivery(ros):
+    lis = ros.spawn("listener.py", "--events", "--type", "std_msgs/msg/Int32", "--timeout", "5")
+    lis.wait_for("ready")
+    ros.spawn("talker.py", "--count", "20", "--period", "0.1")  # std_msgs/String, same topic
+    lis.wait_for("incompatible_type", timeout=15)
+    lis.wait_for("done", timeout=20)
+    assert not lis.events("msg")

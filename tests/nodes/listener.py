@@ -46,6 +46,7 @@ if a.events:
                                         policy=int(e.last_policy_kind)),
         matched=lambda e: emit(event="matched", current=e.current_count, total=e.total_count),
         deadline=lambda e: emit(event="deadline_missed", total=e.total_count, change=e.total_count_change),
+        incompatible_type=lambda e: emit(event="incompatible_type"),
     )
 sub = node.create_subscription(T, a.topic, cb, qos_from(a.qos), raw=a.raw, **kw)
 cft = False
