@@ -12,7 +12,9 @@
 //!   `SpscRing` in each direction; `busy` spins on the ring, `futex` sleeps in
 //!   `Event::wait_until` (futex) and is woken by `notify`.
 //! - iceoryx2 0.10 publish/subscribe (`[u8]` slices, loan + write + send),
-//!   busy-polling `receive` (its default, no event/waitset).
+//!   busy-polling `receive` ("iceoryx2 busy"), or sleeping in an event
+//!   `Listener::timed_wait` woken by the sender's `Notifier::notify` after
+//!   each send ("iceoryx2 event", iceoryx2's blocking pattern).
 //! - renoir topic: the full publish -> take path of `renoir_core::topic`
 //!   (Domain, loaned slot, descriptor ring, doorbell), busy-polling `take`
 //!   or sleeping in `Domain::wait`.
@@ -179,64 +181,117 @@ fn renoir_run(size: usize, iters: usize, futex: bool) -> Vec<Duration> {
 // ------------------------------------------------------------ iceoryx2
 
 mod ice {
+    use iceoryx2::port::listener::Listener;
+    use iceoryx2::port::notifier::Notifier;
     use iceoryx2::prelude::*;
     use std::time::{Duration, Instant};
 
-    fn names(tag: &str) -> (ServiceName, ServiceName) {
-        (
-            ServiceName::new(&format!("renoir_bench/{tag}/ping")).unwrap(),
-            ServiceName::new(&format!("renoir_bench/{tag}/pong")).unwrap(),
-        )
+    type Pub = iceoryx2::port::publisher::Publisher<ipc::Service, [u8], ()>;
+    type Sub = iceoryx2::port::subscriber::Subscriber<ipc::Service, [u8], ()>;
+
+    /// One side of the ping-pong: publisher + subscriber, and in blocking
+    /// mode an event notifier/listener pair (iceoryx2's way to sleep until
+    /// data arrives: publish, then notify).
+    struct Ends {
+        _node: Node<ipc::Service>,
+        publ: Pub,
+        sub: Sub,
+        ev: Option<(Notifier<ipc::Service>, Listener<ipc::Service>)>,
     }
 
-    pub fn child(tag: &str, size: usize) {
+    fn ends(tag: &str, parent: bool, max_len: usize, blocking: bool) -> Ends {
         set_log_level(LogLevel::Error);
         let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
-        let (ping, pong) = names(tag);
-        let ping = node
-            .service_builder(&ping)
-            .publish_subscribe::<[u8]>()
-            .open_or_create()
-            .unwrap();
-        let pong = node
-            .service_builder(&pong)
-            .publish_subscribe::<[u8]>()
-            .open_or_create()
-            .unwrap();
-        let sub = ping.subscriber_builder().create().unwrap();
-        let publ = pong
+        let name = |x: &str| ServiceName::new(&format!("renoir_bench/{tag}/{x}")).unwrap();
+        let ps = |x: &str| {
+            node.service_builder(&name(x))
+                .publish_subscribe::<[u8]>()
+                .open_or_create()
+                .unwrap()
+        };
+        let (out, inp) = if parent {
+            ("ping", "pong")
+        } else {
+            ("pong", "ping")
+        };
+        let publ = ps(out)
             .publisher_builder()
-            .initial_max_slice_len(64)
+            .initial_max_slice_len(max_len)
             .create()
             .unwrap();
-        let _ = size;
-        let t = Instant::now();
+        let sub = ps(inp).subscriber_builder().create().unwrap();
+        let ev = blocking.then(|| {
+            let es = |x: &str| {
+                node.service_builder(&name(&format!("{x}_ev")))
+                    .event()
+                    .open_or_create()
+                    .unwrap()
+            };
+            (
+                es(out).notifier_builder().create().unwrap(),
+                es(inp).listener_builder().create().unwrap(),
+            )
+        });
+        Ends {
+            _node: node,
+            publ,
+            sub,
+            ev,
+        }
+    }
+
+    impl Ends {
+        fn send(&self, bytes: &[u8]) {
+            self.publ
+                .loan_slice_uninit(bytes.len())
+                .unwrap()
+                .write_from_slice(bytes)
+                .send()
+                .unwrap();
+            if let Some((n, _)) = &self.ev {
+                n.notify().unwrap();
+            }
+        }
+
+        /// Next sample's first 16 bytes (seq, touch), or None after `patience`.
+        fn recv(&self, patience: Duration) -> Option<(u64, u64)> {
+            let t = Instant::now();
+            loop {
+                if let Some(s) = self.sub.receive().unwrap() {
+                    let p = s.payload();
+                    let seq = u64::from_le_bytes(p[..8].try_into().unwrap());
+                    let touch = p[8] as u64 + p[p.len() - 1] as u64;
+                    return Some((seq, touch));
+                }
+                if t.elapsed() > patience {
+                    return None;
+                }
+                match &self.ev {
+                    Some((_, l)) => {
+                        l.timed_wait(|_| {}, Duration::from_millis(50)).unwrap();
+                    }
+                    None => std::hint::spin_loop(),
+                }
+            }
+        }
+    }
+
+    pub fn child(tag: &str, blocking: bool) {
+        let e = ends(tag, false, 64, blocking);
         let mut cpu0 = None;
         loop {
-            if let Some(s) = sub.receive().unwrap() {
-                cpu0.get_or_insert_with(|| super::sys::cpu_us(super::sys::SELF));
-                let p = s.payload();
-                let seq = u64::from_le_bytes(p[..8].try_into().unwrap());
-                let touch = p[8] as u64 + p[p.len() - 1] as u64;
-                let mut ans = [0u8; 64];
-                ans[..8].copy_from_slice(&seq.to_le_bytes());
-                ans[8..16].copy_from_slice(&touch.to_le_bytes());
-                publ.loan_slice_uninit(64)
-                    .unwrap()
-                    .write_from_slice(&ans)
-                    .send()
-                    .unwrap();
-                if seq == u64::MAX {
-                    println!(
-                        "cpu_us={}",
-                        super::sys::cpu_us(super::sys::SELF) - cpu0.unwrap_or(0)
-                    );
-                    break;
-                }
-            } else if t.elapsed() > Duration::from_secs(120) {
-                panic!("iceoryx2 child: no ping for too long");
-            } else {
-                std::hint::spin_loop();
+            let (seq, touch) = e.recv(Duration::from_secs(120)).expect("no ping");
+            cpu0.get_or_insert_with(|| super::sys::cpu_us(super::sys::SELF));
+            let mut ans = [0u8; 64];
+            ans[..8].copy_from_slice(&seq.to_le_bytes());
+            ans[8..16].copy_from_slice(&touch.to_le_bytes());
+            e.send(&ans);
+            if seq == u64::MAX {
+                println!(
+                    "cpu_us={}",
+                    super::sys::cpu_us(super::sys::SELF) - cpu0.unwrap_or(0)
+                );
+                break;
             }
         }
     }
@@ -245,74 +300,38 @@ mod ice {
         tag: &str,
         size: usize,
         iters: usize,
+        blocking: bool,
         spawn: impl Fn() -> std::process::Child,
     ) -> Vec<Duration> {
-        set_log_level(LogLevel::Error);
-        let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
-        let (ping, pong) = names(tag);
-        let ping = node
-            .service_builder(&ping)
-            .publish_subscribe::<[u8]>()
-            .open_or_create()
-            .unwrap();
-        let pong = node
-            .service_builder(&pong)
-            .publish_subscribe::<[u8]>()
-            .open_or_create()
-            .unwrap();
-        let publ = ping
-            .publisher_builder()
-            .initial_max_slice_len(size.max(16))
-            .create()
-            .unwrap();
-        let sub = pong.subscriber_builder().create().unwrap();
+        let e = ends(tag, true, size.max(16), blocking);
         let child = spawn();
         let mut src = vec![0xA5u8; size.max(16)];
-        let one = |seq: u64, src: &mut Vec<u8>| -> u64 {
-            src[..8].copy_from_slice(&seq.to_le_bytes());
-            publ.loan_slice_uninit(src.len())
-                .unwrap()
-                .write_from_slice(src)
-                .send()
-                .unwrap();
-            loop {
-                if let Some(s) = sub.receive().unwrap() {
-                    let p = s.payload();
-                    return u64::from_le_bytes(p[..8].try_into().unwrap());
-                }
-                std::hint::spin_loop();
-            }
-        };
-        // Handshake: pings are only delivered to connected subscribers, so
+        // Handshake: samples and events reach only connected ports, so
         // repeat seq 0 until the child answers.
         let t0 = Instant::now();
-        'hs: loop {
-            src[..8].copy_from_slice(&0u64.to_le_bytes());
-            publ.loan_slice_uninit(src.len())
-                .unwrap()
-                .write_from_slice(&src)
-                .send()
-                .unwrap();
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_millis(20) {
-                if sub.receive().unwrap().is_some() {
-                    break 'hs;
-                }
+        src[..8].copy_from_slice(&0u64.to_le_bytes());
+        loop {
+            e.send(&src);
+            if e.recv(Duration::from_millis(20)).is_some() {
+                break;
             }
             assert!(
                 t0.elapsed() < Duration::from_secs(30),
                 "iceoryx2 child never connected"
             );
         }
-        while sub.receive().unwrap().is_some() {}
+        while e.recv(Duration::from_millis(20)).is_some() {}
         let mut out = Vec::with_capacity(iters);
         for i in 1..=iters as u64 {
             let t = Instant::now();
-            let got = one(i, &mut src);
+            src[..8].copy_from_slice(&i.to_le_bytes());
+            e.send(&src);
+            let (got, _) = e.recv(Duration::from_secs(60)).expect("no pong");
             out.push(t.elapsed());
             assert_eq!(got, i);
         }
-        let _ = one(u64::MAX, &mut src);
+        src[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        e.send(&src);
         super::child_cpu(child);
         out
     }
@@ -526,10 +545,8 @@ fn main() {
             "renoir_futex" => renoir_child(arg, true),
             "topic_busy" => topic::child(true, arg.parse().unwrap()),
             "topic_futex" => topic::child(false, arg.parse().unwrap()),
-            "ice" => {
-                let (tag, size) = arg.split_once(',').unwrap();
-                ice::child(tag, size.parse().unwrap())
-            }
+            "ice" => ice::child(arg, false),
+            "ice_ev" => ice::child(arg, true),
             _ => panic!("unknown role {role}"),
         }
         return;
@@ -565,26 +582,30 @@ fn main() {
         }));
         let tag = format!("{}_{}", std::process::id(), size);
         rows.push(measure("iceoryx2 busy", size, || {
-            ice::run(&tag, size, iters, || {
-                spawn_child("ice", &format!("{tag},{size}"))
-            })
+            ice::run(&tag, size, iters, false, || spawn_child("ice", &tag))
+        }));
+        let tag = format!("{}_{}_ev", std::process::id(), size);
+        rows.push(measure("iceoryx2 event", size, || {
+            ice::run(&tag, size, iters, true, || spawn_child("ice_ev", &tag))
         }));
     }
     println!();
+    // Ratios of p50 against iceoryx2 of the same size: busy rows against
+    // its busy-polling run, blocking rows (futex/event) against its event run.
     println!(
-        "{:<20} {:>8} {:>10} {:>10} {:>10} {:>12} {:>8} {:>10}",
-        "round trip", "size", "p50", "p99", "max", "cpu/op", "n", "p50/ice2"
+        "{:<20} {:>8} {:>10} {:>10} {:>10} {:>12} {:>8} {:>9} {:>9}",
+        "round trip", "size", "p50", "p99", "max", "cpu/op", "n", "/ice busy", "/ice ev"
     );
+    let ratio = |r: &Row, peer: &str| {
+        rows.iter()
+            .find(|x| x.what == peer && x.size == r.size)
+            .map_or("-".into(), |x| {
+                format!("{:.2}", r.p50.as_nanos() as f64 / x.p50.as_nanos() as f64)
+            })
+    };
     for r in &rows {
-        let ice = rows
-            .iter()
-            .find(|x| x.what == "iceoryx2 busy" && x.size == r.size)
-            .map(|x| x.p50.as_nanos() as f64);
-        let ratio = ice.map_or("-".into(), |i| {
-            format!("{:.2}", r.p50.as_nanos() as f64 / i)
-        });
         println!(
-            "{:<20} {:>8} {:>10} {:>10} {:>10} {:>9.1} us {:>8} {:>10}",
+            "{:<20} {:>8} {:>10} {:>10} {:>10} {:>9.1} us {:>8} {:>9} {:>9}",
             r.what,
             r.size,
             fmt_d(r.p50),
@@ -592,7 +613,8 @@ fn main() {
             fmt_d(r.max),
             r.cpu_us_per_op,
             r.n,
-            ratio
+            ratio(r, "iceoryx2 busy"),
+            ratio(r, "iceoryx2 event"),
         );
     }
     if let Ok(path) = std::env::var("IPC_CSV") {
