@@ -94,5 +94,130 @@ pub fn run(args: Args) -> CmdResult {
     if dead > 0 {
         println!("{dead} region(s) reclaimable: run `renoir clean`");
     }
+    // Topics and endpoints of the domain registries (renoir_core::registry
+    // reads the selection from the environment; single-threaded here).
+    args.sel.export_env();
+    print_topics();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Topics and endpoints of every domain registry under the prefix (from
+/// `renoir_core::registry::inspect`, read-only): one row per topic with
+/// the summed counters, then one row per endpoint.
+fn print_topics() {
+    use renoir_core::registry::{inspect, EndpointInfo};
+    use renoir_core::topic::{Durability, EndpointKind, History, Reliability};
+    let qos = |e: &EndpointInfo| {
+        format!(
+            "{}/{}/{}",
+            match e.qos.reliability {
+                Reliability::Reliable => "rel",
+                Reliability::BestEffort => "be",
+            },
+            match e.qos.history {
+                History::KeepLast(n) => format!("last({n})"),
+                History::KeepAll => "all".into(),
+            },
+            match e.qos.durability {
+                Durability::Volatile => "vol",
+                Durability::TransientLocal => "tl",
+            }
+        )
+    };
+    for d in renoir_core::cleanup::domains() {
+        let Some(g) = inspect(d) else { continue };
+        if g.endpoints.is_empty() {
+            continue;
+        }
+        let mut topics: Vec<(String, String)> = g
+            .endpoints
+            .iter()
+            .map(|e| (e.topic_name.clone(), e.type_name.clone()))
+            .collect();
+        topics.sort();
+        topics.dedup();
+        let rows: Vec<Vec<String>> = topics
+            .iter()
+            .map(|(t, ty)| {
+                let eps: Vec<&EndpointInfo> =
+                    g.endpoints.iter().filter(|e| &e.topic_name == t).collect();
+                let of = |k: EndpointKind| {
+                    eps.iter()
+                        .filter(|e| e.kind == k)
+                        .copied()
+                        .collect::<Vec<_>>()
+                };
+                let (pubs, subs) = (of(EndpointKind::Publisher), of(EndpointKind::Subscriber));
+                vec![
+                    t.clone(),
+                    ty.clone(),
+                    pubs.len().to_string(),
+                    subs.len().to_string(),
+                    pubs.iter()
+                        .map(|e| e.stats.samples)
+                        .sum::<u64>()
+                        .to_string(),
+                    subs.iter()
+                        .map(|e| e.stats.samples)
+                        .sum::<u64>()
+                        .to_string(),
+                    subs.iter().map(|e| e.stats.lost).sum::<u64>().to_string(),
+                    human_bytes(pubs.iter().map(|e| e.stats.bytes).sum()),
+                ]
+            })
+            .collect();
+        println!(
+            "\ndomain {d}: {} node(s), graph version {}",
+            g.nodes.len(),
+            g.version
+        );
+        print_table(
+            &[
+                "TOPIC",
+                "TYPE",
+                "PUBS",
+                "SUBS",
+                "PUBLISHED",
+                "TAKEN",
+                "LOST",
+                "BYTES",
+            ],
+            &rows,
+        );
+        let rows: Vec<Vec<String>> = g
+            .endpoints
+            .iter()
+            .map(|e| {
+                vec![
+                    format!("{:?}", e.kind).to_lowercase(),
+                    e.topic_name.clone(),
+                    format!(
+                        "{}{}",
+                        e.node_namespace.trim_end_matches('/'),
+                        if e.node_name.is_empty() {
+                            String::new()
+                        } else {
+                            format!("/{}", e.node_name)
+                        }
+                    ),
+                    e.pid.to_string(),
+                    qos(e),
+                    e.stats.samples.to_string(),
+                    e.stats.lost.to_string(),
+                    if e.kind == EndpointKind::Publisher {
+                        format!("{}/{}", e.stats.pool_used, e.stats.pool_total)
+                    } else {
+                        "-".into()
+                    },
+                    e.stats.matched.to_string(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "ENDPOINT", "TOPIC", "NODE", "PID", "QOS", "SAMPLES", "LOST", "POOL", "MATCHED",
+            ],
+            &rows,
+        );
+    }
 }
