@@ -27,16 +27,22 @@ enum Cmd {
     Ls(cmd::ls::Args),
     /// Remove regions whose creating process is dead.
     Clean(cmd::clean::Args),
+    /// Measure renoir_core topics between two processes.
+    Bench(cmd::bench::Args),
     /// Validate, compare, diff and migrate message schemas (.json/.yaml/.msg).
     Schema(cmd::schema::Args),
 }
 
 fn main() -> ExitCode {
+    if cmd::bench::echo_if_child() {
+        return ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Info(a) => cmd::info::run(a),
         Cmd::Ls(a) => cmd::ls::run(a),
         Cmd::Clean(a) => cmd::clean::run(a),
+        Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Schema(a) => cmd::schema::run(a),
     };
     match result {

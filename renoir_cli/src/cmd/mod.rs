@@ -1,6 +1,7 @@
 //! Subcommands, one module each, plus small helpers they share (table
 //! printing, byte formatting, the common `--dir/--prefix` selection).
 
+pub mod bench;
 pub mod clean;
 pub mod info;
 pub mod ls;
