@@ -22,7 +22,10 @@ fn atomics_only_through_the_sync_facade() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    assert!(files.len() > 10, "expected the crate's sources under {src:?}");
+    assert!(
+        files.len() > 10,
+        "expected the crate's sources under {src:?}"
+    );
     let mut offenders = Vec::new();
     for file in files {
         if file.starts_with(src.join("sync")) {
