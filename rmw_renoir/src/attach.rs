@@ -55,3 +55,20 @@ fn run(w: &Watch) {
         }
     }
 }
+
+/// A publisher was just created in this process: let this process's
+/// subscribers on `topic` attach now (synchronously), so that what it
+/// publishes next reaches them without waiting for the background matcher.
+pub fn attach_local(domain: &Arc<Domain>, topic: &str) {
+    let w = lock(&WATCHES)
+        .iter()
+        .find(|w| Arc::ptr_eq(&w.domain, domain))
+        .cloned();
+    let Some(w) = w else {
+        return;
+    };
+    let subs: Vec<Arc<Subscriber>> = lock(&w.subs).iter().filter_map(|s| s.upgrade()).collect();
+    for s in subs.iter().filter(|s| s.spec().name == topic) {
+        let _ = s.matched_publishers();
+    }
+}

@@ -181,6 +181,7 @@ pub unsafe extern "C" fn rmw_create_publisher(
             EndpointKind::Publisher,
         )?;
         let inner = n.ctx.domain.create_publisher(&n.handle, spec.clone())?;
+        crate::attach::attach_local(&n.ctx.domain, name);
         LOCAL_PUBLISHERS
             .lock()
             .unwrap_or_else(|e| e.into_inner())

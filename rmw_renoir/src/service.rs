@@ -120,6 +120,7 @@ pub fn endpoints(
         EndpointKind::Subscriber,
     )?;
     let p = n.ctx.domain.create_publisher(&n.handle, pspec)?;
+    crate::attach::attach_local(&n.ctx.domain, pub_topic);
     let s = Arc::new(n.ctx.domain.create_subscriber(&n.handle, sspec)?);
     let _ = s.matched_publishers();
     crate::attach::register(&n.ctx.domain, &s);
