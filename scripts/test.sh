@@ -49,15 +49,33 @@ run_loom() {
     timeout 900 cargo test -p renoir_core --release "${args[@]}"
 }
 
+enable_binfmt_aarch64() {
+  # Multi-process tests re-exec their own (aarch64) binary; with binfmt_misc
+  # the kernel hands such an exec to qemu-aarch64 as well. Needs root.
+  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && return 0
+  [ -e /proc/sys/fs/binfmt_misc/register ] ||
+    mount binfmt_misc -t binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || return 1
+  local conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+  [ -f "$conf" ] && [ -w /proc/sys/fs/binfmt_misc/register ] || return 1
+  grep -v '^#' "$conf" | head -n1 > /proc/sys/fs/binfmt_misc/register 2>/dev/null
+  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]
+}
+
 run_aarch64() {
-  # Cross-build the core and run its library and integration tests under
-  # qemu-aarch64 (user mode). Tests that spawn child processes re-exec their
-  # own binary, which qemu-user cannot do without binfmt_misc, so they see
-  # RENOIR_NO_SPAWN=1 and run their single-process part only.
+  # Cross-build the core and run all its tests under qemu-aarch64 (user
+  # mode). Without binfmt_misc, child processes cannot be exec'd under qemu,
+  # so tests then see RENOIR_NO_SPAWN=1 and run their single-process part.
+  export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+  if enable_binfmt_aarch64; then
+    echo "aarch64: binfmt_misc enabled, multi-process tests run under qemu too"
+  else
+    echo "aarch64: no binfmt_misc here: multi-process tests skipped (RENOIR_NO_SPAWN=1)"
+    export RENOIR_NO_SPAWN=1
+  fi
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
-  RENOIR_NO_SPAWN=1 CARGO_TARGET_DIR="$ROOT/target/aarch64" \
-    timeout 1200 cargo test -p renoir_core --target aarch64-unknown-linux-gnu
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64" \
+  CARGO_TARGET_DIR="$ROOT/target/aarch64" \
+    timeout 1500 cargo test -p renoir_core --target aarch64-unknown-linux-gnu --no-fail-fast
 }
 
 run_e2e() {
