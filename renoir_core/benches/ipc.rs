@@ -154,6 +154,19 @@ fn renoir_run(size: usize, iters: usize, futex: bool) -> Vec<Duration> {
     let base = r.payload_offset();
     let child = spawn_child(if futex { "renoir_futex" } else { "renoir_busy" }, &name);
     let src = vec![0xA5u8; size];
+    // Warm-up round trip: waits for the child to start.
+    // SAFETY: as below, no descriptor for the ping buffer is in flight.
+    unsafe { r.bytes_mut(base + Lay::BUF, size) }
+        .unwrap()
+        .copy_from_slice(&src);
+    send(
+        &s.ping,
+        s.ping_ev,
+        [1 << 62, Lay::BUF as u64, size as u64, 0, 0, 0, 0, 0],
+        futex,
+    );
+    assert_eq!(recv(&s.pong, s.pong_ev, futex)[0], 1 << 62);
+    loop_starts();
     let mut out = Vec::with_capacity(iters);
     for i in 0..iters as u64 {
         let t = Instant::now();
@@ -321,6 +334,7 @@ mod ice {
             );
         }
         while e.recv(Duration::from_millis(20)).is_some() {}
+        super::loop_starts();
         let mut out = Vec::with_capacity(iters);
         for i in 1..=iters as u64 {
             let t = Instant::now();
@@ -430,6 +444,8 @@ mod topic {
             let x = take(&d, &sub, busy);
             u64::from_le_bytes(x[..8].try_into().unwrap())
         };
+        assert_eq!(one(0), 0); // warm-up round trip
+        super::loop_starts();
         let mut out = Vec::with_capacity(iters);
         for i in 1..=iters as u64 {
             let t = Instant::now();
@@ -474,6 +490,14 @@ fn child_cpu(mut c: std::process::Child) -> u64 {
 
 thread_local! {
     static CHILD_CPU: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// This process's CPU time when the measured loop started (after the
+    /// child is up and one warm-up round trip is done).
+    static LOOP_CPU0: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Called by each run right before its measured loop.
+fn loop_starts() {
+    LOOP_CPU0.with(|x| x.set(sys::cpu_us(sys::SELF)));
 }
 
 fn memcpy_run(size: usize, iters: usize) -> Vec<Duration> {
@@ -518,11 +542,11 @@ fn row(what: &'static str, size: usize, mut v: Vec<Duration>, cpu_us: u64) -> Ro
 
 fn measure(what: &'static str, size: usize, f: impl FnOnce() -> Vec<Duration>) -> Row {
     CHILD_CPU.with(|x| x.set(0));
-    let s0 = sys::cpu_us(sys::SELF);
+    loop_starts();
     let v = f();
-    // This process (including its set-up of the region/service, small next
-    // to the loop) plus the child's own report for its measured part.
-    let cpu = sys::cpu_us(sys::SELF) - s0 + CHILD_CPU.with(|x| x.get());
+    // This process from the start of its measured loop (set-up and the
+    // child's start-up excluded) plus the child's own report.
+    let cpu = sys::cpu_us(sys::SELF) - LOOP_CPU0.with(|x| x.get()) + CHILD_CPU.with(|x| x.get());
     row(what, size, v, cpu)
 }
 
