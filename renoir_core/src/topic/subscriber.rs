@@ -212,6 +212,13 @@ impl Attached {
                 // SYNC POINT: as above.
                 sc.holders[w].fetch_and(!bit, Ordering::Release);
             };
+            if len > MAX_SAMPLE as u64 {
+                release(sc);
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                return Err(self.corrupt(format!("len {len} exceeds the sample limit")));
+            }
+            // Fits usize on 32-bit targets too (MAX_SAMPLE is 1 GiB).
             let len_us = len as usize;
             let (off, blob) = if bgen == 0 {
                 if len > self.lay.slot_size {
