@@ -132,7 +132,9 @@ class Proc:
 class Ros:
     def __init__(self):
         n = next(_counter)
-        self.prefix = f"rtest{os.getpid()}n{n}"
+        # Under the outer prefix (scripts/test.sh sets one and checks for leaks).
+        base = os.environ.get("RENOIR_SHM_PREFIX", "rtest")
+        self.prefix = f"{base}{os.getpid()}n{n}"
         self.domain = 1 + (os.getpid() * 7 + n * 13) % 200
         self.procs: list[Proc] = []
         env = dict(os.environ)

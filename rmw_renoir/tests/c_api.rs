@@ -12,10 +12,7 @@ const TIMEOUT: rmw_ret_t = RMW_RET_TIMEOUT as rmw_ret_t;
 struct Ctx(rmw_context_t);
 
 fn setup(domain: usize) -> Ctx {
-    std::env::set_var(
-        "RENOIR_SHM_PREFIX",
-        format!("rmwcapi{}", std::process::id()),
-    );
+    set_prefix();
     // SAFETY (whole fn): the rmw init sequence on zero-initialized structs.
     unsafe {
         let mut opts = rmw_get_zero_initialized_init_options();
@@ -215,4 +212,17 @@ fn wrong_implementation_is_refused() {
         );
         rcutils_reset_error();
     }
+}
+
+/// Our segments go under the outer prefix (scripts/test.sh sets one and
+/// checks for leaks), made unique per test process.
+fn set_prefix() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let base = std::env::var("RENOIR_SHM_PREFIX").unwrap_or_else(|_| "rmw".into());
+        std::env::set_var(
+            "RENOIR_SHM_PREFIX",
+            format!("{base}capi{}", std::process::id()),
+        );
+    });
 }

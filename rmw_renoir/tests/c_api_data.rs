@@ -33,10 +33,7 @@ fn int32_ts() -> *const rosidl_message_type_support_t {
 
 #[test]
 fn publish_take_serialize_loan_int32() {
-    std::env::set_var(
-        "RENOIR_SHM_PREFIX",
-        format!("rmwdata{}", std::process::id()),
-    );
+    set_prefix();
     let ts = int32_ts();
     // SAFETY: the rmw API used as rcl uses it; all pointers come from rmw.
     unsafe {
@@ -204,4 +201,17 @@ fn publish_take_serialize_loan_int32() {
         assert_eq!(init::rmw_context_fini(&mut ctx), OK);
         assert_eq!(init::rmw_init_options_fini(&mut opts), OK);
     }
+}
+
+/// Our segments go under the outer prefix (scripts/test.sh sets one and
+/// checks for leaks), made unique per test process.
+fn set_prefix() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let base = std::env::var("RENOIR_SHM_PREFIX").unwrap_or_else(|_| "rmw".into());
+        std::env::set_var(
+            "RENOIR_SHM_PREFIX",
+            format!("{base}data{}", std::process::id()),
+        );
+    });
 }
