@@ -507,29 +507,47 @@ impl PubShared {
         l.head = q + 1;
         l.slots[s.slot as usize] = SlotState::InRing(q);
         s.done = true;
-        let readers = self.readers(&mut l, false);
+        // Dead readers are reaped at most every 200 ms (as in `readers`).
+        if l.last_reader_reap.elapsed() > Duration::from_millis(200) {
+            l.last_reader_reap = Instant::now();
+            // SYNC POINT: Acquire pairs with the fetch_max in attach.
+            let hwm = (self.hdr().reader_hwm.load(Ordering::Acquire) as usize).min(MAX_READERS);
+            reap_readers(self, hwm);
+        }
         drop(l);
+        // Wake the readers' processes (no syscall unless they sleep), each
+        // process once; no allocation on this path.
+        // SYNC POINT: Acquire pairs with the fetch_max in attach.
+        let hwm = (self.hdr().reader_hwm.load(Ordering::Acquire) as usize).min(MAX_READERS);
+        let mut rung = [(u32::MAX, u32::MAX); 8];
+        let (mut n_rung, mut matched) = (0usize, 0u64);
+        for i in 0..hwm {
+            let r = self.reader(i);
+            if !r.slot.load().is_live() {
+                continue;
+            }
+            matched += 1;
+            // SYNC POINT: content published with the LIVE store.
+            let key = (
+                r.process_slot.load(Ordering::Relaxed),
+                r.process_gen.load(Ordering::Relaxed),
+            );
+            if rung[..n_rung].contains(&key) {
+                continue;
+            }
+            if n_rung < rung.len() {
+                rung[n_rung] = key;
+                n_rung += 1;
+            }
+            self.domain.ring_process(key.0, key.1);
+        }
         let rec = self.reg.record();
         // SYNC POINT: statistics only.
         rec.counters.samples.fetch_add(1, Ordering::Relaxed);
         rec.counters
             .bytes
             .fetch_add(s.len as u64, Ordering::Relaxed);
-        rec.counters
-            .matched
-            .store(readers.len() as u64, Ordering::Relaxed);
-        // Wake readers' processes (no syscall unless they sleep).
-        let mut rung: Vec<(u32, u32)> = Vec::with_capacity(readers.len());
-        for (i, _, _) in readers {
-            let r = self.reader(i);
-            // SYNC POINT: content published with the LIVE store.
-            let ps = r.process_slot.load(Ordering::Relaxed);
-            let pg = r.process_gen.load(Ordering::Relaxed);
-            if !rung.contains(&(ps, pg)) {
-                rung.push((ps, pg));
-                self.domain.ring_process(ps, pg);
-            }
-        }
+        rec.counters.matched.store(matched, Ordering::Relaxed);
         Ok(q + 1)
     }
 }
