@@ -24,7 +24,9 @@ pub mod sync;
 pub use shm_safe::ShmSafe;
 
 pub mod alloc;
+pub mod blob;
 pub mod cleanup;
+pub mod config;
 pub mod notify;
 pub mod platform;
 pub mod region;
