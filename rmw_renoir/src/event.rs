@@ -143,9 +143,25 @@ impl EndpointEvents {
                 EndpointKind::Publisher => (&self.spec.qos, &e.qos),
                 _ => (&e.qos, &self.spec.qos),
             };
-            if e.type_name != self.spec.type_name {
+            if e.type_name != self.spec.type_name
+                || different_hashes(&e.type_hash, &self.spec.type_hash)
+            {
                 if st.type_bad.insert(e.gid) {
                     st.now.type_total += 1;
+                    if e.type_name == self.spec.type_name {
+                        crate::log::warn(&format!(
+                            "topic '{}': {} {}/{} has type hash {} but this {} has {}: \
+                             the two versions of '{}' do not match, no samples flow between them",
+                            self.spec.name,
+                            kind_word(e.kind),
+                            e.node_namespace.trim_end_matches('/'),
+                            e.node_name,
+                            hex8(&e.type_hash),
+                            kind_word(self.spec.kind),
+                            hex8(&self.spec.type_hash),
+                            self.spec.type_name,
+                        ));
+                    }
                 }
             } else if let Some(p) = incompatible_policy(offered, requested) {
                 if st.qos_bad.insert(e.gid) {
@@ -433,4 +449,25 @@ pub unsafe extern "C" fn rmw_event_set_callback(
         }
         Ok(())
     })
+}
+
+/// Two known type hashes (RIHS01) that differ: the core does not match such
+/// endpoints (same type name, another version of the type), so the pair is
+/// reported as an incompatible type. A zero hash means "unknown" and
+/// matches anything.
+fn different_hashes(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let zero = [0u8; 32];
+    *a != zero && *b != zero && a != b
+}
+
+fn kind_word(k: EndpointKind) -> &'static str {
+    match k {
+        EndpointKind::Publisher => "publisher",
+        _ => "subscription",
+    }
+}
+
+/// The first 8 bytes of a hash in hex (enough to tell versions apart).
+fn hex8(h: &[u8; 32]) -> String {
+    h[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -13,3 +13,25 @@ pub fn set_level(l: i32) -> RResult<()> {
     }
     Ok(())
 }
+
+/// Log `msg` at WARN severity under the `rmw_renoir` logger (rcutils: the
+/// console, and /rosout when a node routes it there).
+pub fn warn(msg: &str) {
+    let Ok(text) = std::ffi::CString::new(msg.replace('\0', " ")) else {
+        return;
+    };
+    let sev = crate::sys::RCUTILS_LOG_SEVERITY_WARN as i32;
+    // SAFETY: both pointers are valid NUL-terminated strings for the call;
+    // the format is the literal "%s" with exactly one C-string argument, and
+    // rcutils copies what it prints. rcutils_log initializes logging itself
+    // if needed and checks the logger's level.
+    unsafe {
+        crate::sys::rcutils_log(
+            std::ptr::null(),
+            sev,
+            LOGGER.as_ptr(),
+            c"%s".as_ptr(),
+            text.as_ptr(),
+        );
+    }
+}
