@@ -26,12 +26,18 @@ export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-42}"
 # The PyPI rcl is linked straight to rmw_fastrtps_cpp: preload ours so its
 # rmw_* symbols win (see docs/rmw.md). A normal ROS 2 install needs only
 # RMW_IMPLEMENTATION.
-if [ "${RENOIR_ROS_SOURCED:-0}" = 0 ]; then export LD_PRELOAD="$LIB"; fi
+# The preloaded library's own dependencies (librmw, rcutils, ...) must be on
+# the loader path before Python starts.
+PRELOAD=()
+if [ "${RENOIR_ROS_SOURCED:-0}" = 0 ]; then
+  export LD_LIBRARY_PATH="${RENOIR_ROS_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  PRELOAD=(env LD_PRELOAD="$LIB")
+fi
 PY="${RENOIR_ROS_PREFIX}/bin/python"; [ -x "$PY" ] || PY=python3
 
 echo "demo: rclpy image publisher -> subscriber on rmw_renoir, 1920x1080 rgb8 @ 30 Hz, ${SECS} s"
-"$PY" examples/image_sub.py --seconds "$((SECS + 2))" &
+"${PRELOAD[@]}" "$PY" examples/image_sub.py --seconds "$((SECS + 2))" &
 SUB=$!
 sleep 1
-"$PY" examples/image_pub.py --seconds "$SECS"
+"${PRELOAD[@]}" "$PY" examples/image_pub.py --seconds "$SECS"
 wait "$SUB"
