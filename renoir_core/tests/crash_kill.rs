@@ -181,7 +181,7 @@ fn wait_gone(d: &Domain, pid: u32) {
             return;
         }
         assert!(
-            t.elapsed() < Duration::from_secs(5),
+            t.elapsed() < scaled(Duration::from_secs(5)),
             "dead process {pid} still in graph"
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -210,7 +210,7 @@ fn kill_publisher_mid_publish_repeatedly() {
             let c = spawn_ready("publoop", dom);
             let t = Instant::now();
             while s.matched_publishers() < 2 {
-                assert!(t.elapsed() < Duration::from_secs(5));
+                assert!(t.elapsed() < scaled(Duration::from_secs(5)));
                 std::thread::sleep(Duration::from_millis(2));
             }
             let run = Duration::from_millis(rng.next(10, 120));
@@ -251,7 +251,7 @@ fn kill_publisher_mid_publish_repeatedly() {
                     }
                 }
                 assert!(
-                    t.elapsed() < Duration::from_secs(5),
+                    t.elapsed() < scaled(Duration::from_secs(5)),
                     "survivor stopped receiving"
                 );
             }
@@ -260,7 +260,11 @@ fn kill_publisher_mid_publish_repeatedly() {
             let pid_tag = format!("_pub_{pid}_");
             let t = Instant::now();
             while leftovers(dom).iter().any(|f| f.contains(&pid_tag)) {
-                assert!(t.elapsed() < Duration::from_secs(5), "{:?}", leftovers(dom));
+                assert!(
+                    t.elapsed() < scaled(Duration::from_secs(5)),
+                    "{:?}",
+                    leftovers(dom)
+                );
                 d.reap();
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -285,7 +289,7 @@ fn kill_subscriber_mid_take_repeatedly() {
         let p = d
             .create_publisher(&n, spec("/crash_sub", Qos::keep_all_reliable()))
             .unwrap();
-        p.set_max_blocking(Duration::from_secs(3));
+        p.set_max_blocking(scaled(Duration::from_secs(3)));
         let mut i = 0u64;
         let mut publish = |p: &renoir_core::topic::Publisher| {
             let len = if i % 4 == 3 { 3_000_000 } else { 1000 };
@@ -298,7 +302,7 @@ fn kill_subscriber_mid_take_repeatedly() {
             let c = spawn_ready("subloop", dom);
             let t = Instant::now();
             while p.matched_subscribers() < 1 {
-                assert!(t.elapsed() < Duration::from_secs(5));
+                assert!(t.elapsed() < scaled(Duration::from_secs(5)));
                 std::thread::sleep(Duration::from_millis(2));
             }
             let run = Duration::from_millis(rng.next(10, 120));

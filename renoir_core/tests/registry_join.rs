@@ -26,7 +26,7 @@ fn child() {
             .add_node(&format!("joiner_{}", std::process::id()), "/race", "")
             .unwrap();
         let t = Instant::now();
-        while d.graph().nodes.len() < 6 && t.elapsed() < Duration::from_secs(10) {
+        while d.graph().nodes.len() < 6 && t.elapsed() < scaled(Duration::from_secs(10)) {
             std::thread::sleep(Duration::from_millis(5));
         }
         println!("NODES {}", d.graph().nodes.len());

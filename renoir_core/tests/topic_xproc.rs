@@ -61,8 +61,8 @@ fn run_sub() {
     }
     let (mut got, mut bad, mut first, mut last) = (0u64, 0u64, 0u64, 0u64);
     let mut in_order = true;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let idle_limit = Duration::from_millis(env_u64("T_IDLE_MS", 2000));
+    let deadline = Instant::now() + scaled(Duration::from_secs(30));
+    let idle_limit = scaled(Duration::from_millis(env_u64("T_IDLE_MS", 2000)));
     let mut idle_since = Instant::now();
     while got < expect && Instant::now() < deadline {
         let seen = d.doorbell_seq();
@@ -134,7 +134,7 @@ fn wait_matched(p: &renoir_core::topic::Publisher, n: usize) {
     let t = Instant::now();
     while p.matched_subscribers() < n {
         assert!(
-            t.elapsed() < Duration::from_secs(20),
+            t.elapsed() < scaled(Duration::from_secs(20)),
             "subscribers did not match"
         );
         std::thread::sleep(Duration::from_millis(5));
@@ -158,7 +158,7 @@ fn blocking_wait_wakes_across_processes() {
         let d = Domain::join(dom).unwrap();
         let n = d.add_node("talker", "/", "").unwrap();
         let p = d.create_publisher(&n, spec("/wake", "all")).unwrap();
-        p.set_max_blocking(Duration::from_secs(10));
+        p.set_max_blocking(scaled(Duration::from_secs(10)));
         let c = spawn_child("child", "sub", &sub_env(dom, "/wake", "all", 200));
         wait_matched(&p, 1);
         for i in 0..200 {
@@ -216,7 +216,7 @@ fn reliable_keep_all_loses_nothing() {
         let n = d.add_node("talker", "/", "").unwrap();
         let p = d.create_publisher(&n, spec("/reliable", "all")).unwrap();
         assert_eq!(p.spec().qos.history, History::KeepAll);
-        p.set_max_blocking(Duration::from_secs(10));
+        p.set_max_blocking(scaled(Duration::from_secs(10)));
         let mut env = sub_env(dom, "/reliable", "all", 5000);
         env.push(("T_SLOW_EVERY", "100".into()));
         let c = spawn_child("child", "sub", &env);
@@ -277,7 +277,7 @@ fn fan_out_to_four_processes_large_samples() {
         let p = d
             .create_publisher(&n, spec("/fan", "all").hint(1 << 20))
             .unwrap();
-        p.set_max_blocking(Duration::from_secs(10));
+        p.set_max_blocking(scaled(Duration::from_secs(10)));
         let kids: Vec<_> = (0..4)
             .map(|_| spawn_child("child", "sub", &sub_env(dom, "/fan", "all", 60)))
             .collect();

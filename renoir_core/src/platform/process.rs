@@ -44,10 +44,54 @@ pub fn parse_proc_stat(text: &str) -> Option<ProcStat> {
 
 /// Read `/proc/<pid>/stat`; `None` if the process does not exist (or /proc
 /// is unreadable).
+///
+/// Every process must read the *same* value for a given pid, or live peers
+/// are judged dead (a publisher's reader entries reaped, registry slots
+/// leaked as `Full`). qemu-user (aarch64 CI via binfmt_misc) intercepts
+/// `open("/proc/self/stat")` and `open("/proc/<own pid>/stat")` and returns
+/// a synthesized file whose start time is qemu's own estimate (measured: 2
+/// ticks later than the kernel's) and whose state field is `0`, while peers
+/// read the kernel's file. So the file is opened with `openat` relative to
+/// a `/proc` directory fd ("<pid>/stat"): emulators match absolute path
+/// strings only, and the kernel answers the same for everybody. Falls back
+/// to the plain path where `openat` is unavailable.
 pub fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let path = PathBuf::from(format!("/proc/{pid}/stat"));
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = read_proc_stat_at(pid).or_else(|| {
+        let path = PathBuf::from(format!("/proc/{pid}/stat"));
+        std::fs::read_to_string(path).ok()
+    })?;
     parse_proc_stat(&text)
+}
+
+#[cfg(not(miri))]
+fn read_proc_stat_at(pid: u32) -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let dir = std::fs::File::open("/proc").ok()?;
+    let rel = std::ffi::CString::new(format!("{pid}/stat")).ok()?;
+    // SAFETY: `dir` is an open directory fd for the duration of the call and
+    // `rel` is a NUL-terminated path; openat has no other preconditions.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            rel.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just returned by openat, is valid and owned by nobody
+    // else; the File takes ownership and closes it.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut text = String::new();
+    f.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+#[cfg(miri)]
+fn read_proc_stat_at(_pid: u32) -> Option<String> {
+    None
 }
 
 /// Inode number of this process's pid namespace (`/proc/self/ns/pid`), 0 if
@@ -99,8 +143,12 @@ impl ProcessIdentity {
             return self.start_time == ProcessIdentity::current().start_time;
         }
         match proc_stat(self.pid) {
+            // start_time 0 = unknown (no /proc when it was taken): compared
+            // by pid only, as documented on the field.
             Some(stat) => {
-                stat.start_time == self.start_time && stat.state != 'Z' && stat.state != 'X'
+                (self.start_time == 0 || stat.start_time == self.start_time)
+                    && stat.state != 'Z'
+                    && stat.state != 'X'
             }
             None => false,
         }
@@ -150,6 +198,32 @@ mod tests {
         assert_ne!(me.start_time, 0);
         assert!(me.is_alive());
         assert_eq!(ProcessIdentity::of_pid(me.pid), Some(me));
+    }
+
+    /// What we believe our start time is must equal what another process
+    /// reads from /proc for our pid (qemu-user fakes /proc/self/stat for
+    /// the emulated process only; see `proc_stat`).
+    #[test]
+    fn own_start_time_matches_what_peers_read() {
+        let me = ProcessIdentity::current();
+        let out = std::process::Command::new("cat")
+            .arg(format!("/proc/{}/stat", me.pid))
+            .output()
+            .expect("run cat");
+        assert!(out.status.success());
+        let peer = parse_proc_stat(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        assert_eq!(peer.start_time, me.start_time);
+        let st = proc_stat(me.pid).unwrap();
+        assert!(matches!(st.state, 'R' | 'S' | 'D'), "state {:?}", st.state);
+    }
+
+    #[test]
+    fn unknown_start_time_compares_by_pid() {
+        let child = ProcessIdentity {
+            pid: 1,
+            start_time: 0,
+        };
+        assert!(child.is_alive());
     }
 
     #[test]

@@ -32,6 +32,51 @@ pub fn init() -> String {
     std::env::var("RENOIR_SHM_PREFIX").unwrap()
 }
 
+/// Factor for wall-clock limits in tests. 1 natively. Under instruction
+/// emulation (the aarch64 CI stage runs the tests, and every child process,
+/// under qemu-user) debug code runs 10-30x slower, so limits that are
+/// generous natively become too tight: scaled by `RENOIR_TEST_TIME_SCALE`
+/// when set, else 10 when qemu-user is detected. Only *limits* (deadlines,
+/// "within N s" assertions) are scaled, never what the tests check.
+pub fn time_scale() -> u32 {
+    static SCALE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *SCALE.get_or_init(|| {
+        if let Some(v) = std::env::var("RENOIR_TEST_TIME_SCALE")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+        {
+            return v.max(1);
+        }
+        if under_qemu() {
+            10
+        } else {
+            1
+        }
+    })
+}
+
+/// `d` times [`time_scale`].
+pub fn scaled(d: Duration) -> Duration {
+    d * time_scale()
+}
+
+/// qemu-user answers `open("/proc/self/stat")` itself, with a synthesized
+/// file whose state field (3) is `0` instead of a letter; the kernel's file
+/// always has a letter there. `QEMU_LD_PREFIX` (set by the CI stage) also
+/// counts.
+fn under_qemu() -> bool {
+    if std::env::var_os("QEMU_LD_PREFIX").is_some() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|t| {
+            let rest = &t[t.rfind(')')? + 1..];
+            rest.split_ascii_whitespace().next()?.chars().next()
+        })
+        .is_some_and(|c| !c.is_ascii_alphabetic())
+}
+
 /// Files in /dev/shm that belong to `domain` under our prefix.
 pub fn leftovers(domain: u32) -> Vec<String> {
     let pre = format!("{}_{}_", init(), domain);
@@ -55,7 +100,7 @@ pub fn assert_clean(domain: u32) {
         if l.is_empty() {
             return;
         }
-        if t.elapsed() > Duration::from_secs(3) {
+        if t.elapsed() > scaled(Duration::from_secs(3)) {
             panic!("leftover segments for domain {domain}: {l:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -84,7 +129,9 @@ pub fn role() -> Option<String> {
 }
 
 /// Wait for a child with a timeout; kill it if it overstays.
+/// `timeout` is scaled by [`time_scale`].
 pub fn wait_child(mut c: Child, timeout: Duration) -> (bool, String) {
+    let timeout = scaled(timeout);
     let t = Instant::now();
     loop {
         if let Some(st) = c.try_wait().unwrap() {
