@@ -26,6 +26,7 @@ pub use shm_safe::ShmSafe;
 pub mod alloc;
 pub mod blob;
 pub mod cleanup;
+#[cfg(not(loom))]
 pub mod config;
 pub mod notify;
 pub mod platform;
