@@ -35,6 +35,12 @@ pub struct Info {
     pub rlimit_memlock: Limit,
     pub rlimit_nofile: Limit,
     pub regions: usize,
+    /// Effective large-payload configuration (context level), or the
+    /// reason it could not be loaded.
+    pub large_payloads: Result<renoir_core::config::BlobConfig, String>,
+    pub config_file: Option<String>,
+    pub node_patterns: Vec<String>,
+    pub publisher_patterns: Vec<String>,
 }
 
 /// Parse one row of /proc/self/limits ("Max open files  1024  4096  files").
@@ -65,6 +71,9 @@ pub fn collect() -> Info {
     let dir = shm::shm_dir();
     let space = shm::fs_space(&dir).ok();
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let cfg = renoir_core::config::ConfigSet::load();
+    let (node_patterns, publisher_patterns) =
+        cfg.as_ref().map(|c| c.patterns()).unwrap_or_default();
     Info {
         os: std::env::consts::OS,
         arch: std::env::consts::ARCH,
@@ -81,6 +90,10 @@ pub fn collect() -> Info {
         rlimit_memlock: parse_limit(&limits, "Max locked memory"),
         rlimit_nofile: parse_limit(&limits, "Max open files"),
         regions: renoir_core::region::list(&shm::prefix()).len(),
+        config_file: cfg.as_ref().ok().and_then(|c| c.file.clone()),
+        large_payloads: cfg.map(|c| c.context().clone()).map_err(|e| e.to_string()),
+        node_patterns,
+        publisher_patterns,
     }
 }
 
@@ -90,6 +103,42 @@ fn lim(v: Option<u64>, bytes: bool) -> String {
         Some(u64::MAX) => "unlimited".into(),
         Some(n) if bytes => human_bytes(n),
         Some(n) => n.to_string(),
+    }
+}
+
+/// The effective large-payload configuration (docs/large-payloads.md).
+fn print_large_payloads(i: &Info) {
+    let c = match &i.large_payloads {
+        Ok(c) => c,
+        Err(e) => {
+            println!("large payloads  configuration error: {e}");
+            return;
+        }
+    };
+    println!(
+        "config file     {}",
+        i.config_file
+            .as_deref()
+            .unwrap_or("none (RENOIR_CONFIG unset)")
+    );
+    println!("pool size       {}", human_bytes(c.pool_size));
+    println!("large threshold {}", human_bytes(c.large_threshold));
+    println!(
+        "chunk size      {} ({})",
+        human_bytes(c.chunk_size),
+        c.chunk_strategy
+    );
+    println!("reader slots    {}", c.reader_slots);
+    println!(
+        "reclaim         every {} ms, max age {} ms, forced cleanup {}",
+        c.reclaim_interval_ms, c.reclaim_max_age_ms, c.reclaim_force
+    );
+    println!("checksum        {}", if c.checksum { "on" } else { "off" });
+    for p in &i.node_patterns {
+        println!("node override   {p}");
+    }
+    for p in &i.publisher_patterns {
+        println!("topic override  {p}");
     }
 }
 
@@ -123,6 +172,7 @@ pub fn run(args: Args) -> CmdResult {
         lim(i.rlimit_nofile.hard, false)
     );
     println!("regions         {}", i.regions);
+    print_large_payloads(&i);
     if i.shm_total_bytes.is_some_and(|t| t < 256 << 20) {
         println!(
             "note: {} is small; large messages may need a bigger tmpfs (docker --shm-size) or file-backed regions",
