@@ -601,10 +601,18 @@ impl Domain {
 
     /// Sleep until this process's doorbell is rung after `seen` (any data or
     /// graph change for us) or the timeout passes; returns the ring count
-    /// now. Checks for dead members every [`REAP_INTERVAL`] while waiting.
+    /// now. Checks for dead members every [`REAP_INTERVAL`] while waiting,
+    /// and on entry if the last check is older than that, so callers that
+    /// only ever wait briefly (or with a zero timeout) still reap: the
+    /// check is rate-limited by time (one clock read and an uncontended
+    /// lock when it is not due).
     pub fn wait(&self, seen: u32, timeout: Option<Duration>) -> u32 {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let bell = self.my_doorbell();
+        self.maybe_reap();
+        if self.heartbeat_stale() {
+            self.heartbeat();
+        }
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let chunk = match left {
@@ -618,6 +626,15 @@ impl Domain {
             self.heartbeat();
             self.maybe_reap();
         }
+    }
+
+    /// Whether our process heartbeat is older than [`REAP_INTERVAL`].
+    fn heartbeat_stale(&self) -> bool {
+        // SYNC POINT: informational only (renoir ls); no ordering.
+        let last = proc_rec(&self.region, &self.lay, self.proc_slot as usize)
+            .heartbeat_ns
+            .load(Ordering::Relaxed);
+        now_unix_ns().saturating_sub(last) > REAP_INTERVAL.as_nanos() as u64
     }
 
     fn heartbeat(&self) {

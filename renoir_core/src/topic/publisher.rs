@@ -786,6 +786,27 @@ impl Publisher {
         self.sh.readers(&mut l, false).len()
     }
 
+    /// Live subscribers registered in the registry for this topic that
+    /// match this publisher (same type, type hashes equal when both are
+    /// set, compatible QoS), whether or not their process has attached yet.
+    /// Unlike [`matched_subscribers`](Self::matched_subscribers) this does
+    /// not wait for the subscriber's process to poll. Dead owners are
+    /// reaped by the graph read.
+    pub fn registered_subscribers(&self) -> usize {
+        let g = self.sh.domain.graph();
+        let zero = [0u8; 32];
+        let spec = &self.sh.spec;
+        g.endpoints
+            .iter()
+            .filter(|e| e.kind == EndpointKind::Subscriber)
+            .filter(|e| e.topic_name == spec.name && e.type_name == spec.type_name)
+            .filter(|e| {
+                e.type_hash == zero || spec.type_hash == zero || e.type_hash == spec.type_hash
+            })
+            .filter(|e| super::qos::qos_compatible(&spec.qos, &e.qos))
+            .count()
+    }
+
     /// Counters as stored in the registry.
     pub fn stats(&self) -> EndpointStats {
         let c = &self.sh.reg.record().counters;

@@ -56,6 +56,40 @@ struct AttState {
     blobs: HashMap<u32, (u32, Arc<Region>)>,
 }
 
+/// First sequence index in `head - back .. head` whose entry is intact and
+/// was published at or after `since_ns` (unix ns); `head` if none.
+/// Everything read here is validated (seqlock re-check, bounds-checked
+/// `get`); a bogus entry is passed over, never trusted.
+fn catch_up_start(ctl: &Region, lay: &PubLayout, head: u64, back: u64, since_ns: u64) -> u64 {
+    let cap = lay.ring_cap as u64;
+    if cap == 0 {
+        return head;
+    }
+    for c in head.saturating_sub(back)..head {
+        let Ok(e) = ctl.get::<RingEntry>(lay.ring_off((c % cap) as usize)) else {
+            return head;
+        };
+        // SYNC POINT (seqlock begin): Acquire pairs with the publisher's
+        // Release store of the stamp.
+        let s1 = e.stamp.load(Ordering::Acquire);
+        if s1 != c + 1 {
+            continue;
+        }
+        // SYNC POINT: relaxed field load validated by the re-check below.
+        let ts = e.pub_ts.load(Ordering::Relaxed);
+        // SYNC POINT (seqlock end): orders the field load before the
+        // re-check, as in `try_take`.
+        crate::sync::atomic::fence(Ordering::Acquire);
+        if e.stamp.load(Ordering::Relaxed) != s1 {
+            continue;
+        }
+        if ts >= since_ns {
+            return c;
+        }
+    }
+    head
+}
+
 /// One publisher this subscriber reads from.
 pub(crate) struct Attached {
     ctl: Region,
@@ -111,6 +145,17 @@ impl Attached {
 
     fn has_data(&self) -> bool {
         self.head() > self.lock().cursor
+    }
+
+    /// Entries between our cursor and `head`, capped at what `take` can
+    /// still return (the ring capacity and our KeepLast window). `head` is
+    /// read from shared memory: a bogus value only changes the count.
+    fn unread(&self) -> u64 {
+        let c = self.lock().cursor;
+        self.head()
+            .saturating_sub(c)
+            .min(self.lay.ring_cap as u64)
+            .min(self.window)
     }
 
     fn corrupt(&self, reason: impl Into<String>) -> TakeError {
@@ -395,6 +440,9 @@ pub struct Subscriber {
     reg: EndpointReg,
     spec: TopicSpec,
     abandoned: Arc<AtomicBool>,
+    /// When this subscriber was created (unix ns): volatile samples
+    /// published from then on are delivered, however late we attach.
+    created_ns: u64,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -430,6 +478,7 @@ impl Subscriber {
         mut spec: TopicSpec,
     ) -> Result<Subscriber, CreateSubscriberError> {
         spec.kind = EndpointKind::Subscriber;
+        let created_ns = now_unix_ns();
         let reg =
             domain.register_endpoint(node, &spec, EndpointKind::Subscriber, |_, _, _, _| Ok(()))?;
         let s = Subscriber {
@@ -444,6 +493,7 @@ impl Subscriber {
                 lost: 0,
             }),
             abandoned: Arc::new(AtomicBool::new(false)),
+            created_ns,
         };
         s.refresh(&mut s.lock());
         Ok(s)
@@ -580,7 +630,17 @@ impl Subscriber {
             {
                 head.saturating_sub(window.min(ring_cap as u64))
             } else {
-                head
+                // Volatile: everything published since this subscriber was
+                // created (within our window) is ours, even if our process
+                // attaches only later (a publisher that appeared while we
+                // were not polling): as if matching had been immediate.
+                catch_up_start(
+                    &ctl,
+                    &lay,
+                    head,
+                    window.min(ring_cap as u64),
+                    self.created_ns,
+                )
             };
             // SYNC POINT: content of our CLAIMING entry, published by the
             // Release in `publish`.
@@ -681,6 +741,20 @@ impl Subscriber {
         let mut st = self.lock();
         self.refresh(&mut st);
         st.pubs.iter().any(|a| a.has_data())
+    }
+
+    /// Samples available to `take` now, without taking them (summed over
+    /// matched publishers). An upper bound: samples whose lifespan expires
+    /// or that the publisher overwrites meanwhile are skipped by `take`.
+    pub fn unread(&self) -> usize {
+        let mut st = self.lock();
+        self.refresh(&mut st);
+        st.pubs
+            .iter()
+            .map(|a| a.unread())
+            .fold(0u64, u64::saturating_add)
+            .try_into()
+            .unwrap_or(usize::MAX)
     }
 
     /// Publishers currently matched (attached and still alive).

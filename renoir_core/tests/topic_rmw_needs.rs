@@ -1,0 +1,166 @@
+//! What the rmw layer needs from the topic layer (docs/rmw.md): a
+//! publisher's view of registered subscribers before they attach, reaping
+//! inside short `Domain::wait`s, and `Subscriber::unread`.
+mod topic_common;
+
+use renoir_core::registry::Domain;
+use renoir_core::topic::{Qos, TopicSpec};
+use std::time::{Duration, Instant};
+use topic_common::*;
+
+fn spec(name: &str, qos: Qos) -> TopicSpec {
+    TopicSpec::new(name, "test_msgs/Bytes", qos)
+}
+
+#[test]
+fn unread_counts_without_taking_and_respects_depth() {
+    init();
+    let dom = 601;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let p = d
+            .create_publisher(&n, spec("/u", Qos::reliable(10)))
+            .unwrap();
+        let s = d
+            .create_subscriber(&n, spec("/u", Qos::reliable(10)))
+            .unwrap();
+        let s2 = d
+            .create_subscriber(&n, spec("/u", Qos::best_effort(2)))
+            .unwrap();
+        assert_eq!(s.unread(), 0);
+        for i in 0..3u8 {
+            p.publish_bytes(&[i], 0).unwrap();
+        }
+        assert_eq!(s.unread(), 3);
+        // Counting does not consume.
+        assert_eq!(s.unread(), 3);
+        let x = s.take().unwrap().unwrap();
+        assert_eq!(x[0], 0);
+        assert_eq!(s.unread(), 2);
+        drop(x);
+        // A KeepLast(2) reader can never get more than 2.
+        assert_eq!(s2.unread(), 2);
+        let mut n2 = 0;
+        while s2.take().unwrap().is_some() {
+            n2 += 1;
+        }
+        assert_eq!(n2, 2);
+        assert_eq!(s2.unread(), 0);
+        while s.take().unwrap().is_some() {}
+        assert_eq!(s.unread(), 0);
+        // A second publisher adds to the sum.
+        let p2 = d
+            .create_publisher(&n, spec("/u", Qos::reliable(10)))
+            .unwrap();
+        p.publish_bytes(&[9], 0).unwrap();
+        p2.publish_bytes(&[9], 0).unwrap();
+        assert_eq!(s.unread(), 2);
+    }
+    assert_clean(dom);
+}
+
+#[test]
+fn publisher_counts_registered_subscribers_before_they_attach() {
+    init();
+    let dom = 602;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        // Subscribers first: they cannot attach (no publisher yet) and do
+        // not poll again before we ask.
+        let s = d
+            .create_subscriber(&n, spec("/r", Qos::reliable(5)))
+            .unwrap();
+        let _other_type = d
+            .create_subscriber(&n, TopicSpec::new("/r", "other/Type", Qos::reliable(5)))
+            .unwrap();
+        let _other_topic = d
+            .create_subscriber(&n, spec("/q", Qos::reliable(5)))
+            .unwrap();
+        // A reliable reader does not match a best-effort writer.
+        let p_be = d
+            .create_publisher(&n, spec("/r", Qos::best_effort(5)))
+            .unwrap();
+        assert_eq!(p_be.registered_subscribers(), 0);
+        let p = d
+            .create_publisher(&n, spec("/r", Qos::reliable(5)))
+            .unwrap();
+        assert_eq!(p.registered_subscribers(), 1);
+        assert_eq!(p.matched_subscribers(), 0, "subscriber has not polled yet");
+        // Once the subscriber polls it attaches; both counts agree.
+        assert_eq!(s.matched_publishers(), 1);
+        assert_eq!(p.matched_subscribers(), 1);
+        drop(s);
+        assert_eq!(p.registered_subscribers(), 0);
+    }
+    assert_clean(dom);
+}
+
+#[test]
+fn short_waits_still_reap_dead_endpoints() {
+    init();
+    let dom = 603;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let p = d
+            .create_publisher(&n, spec("/w", Qos::reliable(5)))
+            .unwrap();
+        let v0 = d.graph_version();
+        // Simulated crash: the record stays until somebody reaps it.
+        p.abandon();
+        assert_eq!(d.graph_version(), v0);
+        // Only zero-timeout waits (as a busy rmw_wait would do): the reap
+        // must still happen, rate-limited (every 500 ms).
+        let t = Instant::now();
+        while d.graph_version() == v0 {
+            assert!(
+                t.elapsed() < scaled(Duration::from_secs(3)),
+                "zero-timeout waits never reaped"
+            );
+            let seen = d.doorbell_seq();
+            d.wait(seen, Some(Duration::ZERO));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(d.graph().endpoints.is_empty());
+    }
+    assert_clean(dom);
+}
+
+#[test]
+fn first_samples_of_a_later_publisher_reach_an_idle_subscriber() {
+    init();
+    let dom = 604;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let s = d
+            .create_subscriber(&n, spec("/f", Qos::reliable(10)))
+            .unwrap();
+        // The publisher appears and publishes before the subscriber's
+        // process polls again (no take/has_data in between).
+        let p = d
+            .create_publisher(&n, spec("/f", Qos::reliable(10)))
+            .unwrap();
+        assert_eq!(p.registered_subscribers(), 1);
+        for i in 0..3u8 {
+            p.publish_bytes(&[i], 0).unwrap();
+        }
+        let mut got = vec![];
+        while let Some(x) = s.take().unwrap() {
+            got.push(x[0]);
+        }
+        assert_eq!(got, vec![0, 1, 2]);
+        assert_eq!(s.lost(), 0);
+        // Samples published before a subscriber existed are still not
+        // delivered to it (volatile).
+        let late = d
+            .create_subscriber(&n, spec("/f", Qos::reliable(10)))
+            .unwrap();
+        assert!(late.take().unwrap().is_none());
+        p.publish_bytes(&[7], 0).unwrap();
+        assert_eq!(late.take().unwrap().unwrap()[0], 7);
+    }
+    assert_clean(dom);
+}
