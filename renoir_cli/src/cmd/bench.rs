@@ -1,5 +1,10 @@
-//! `renoir bench pubsub`: cross-process publish -> take round trips on
-//! renoir_core topics, with this binary re-executed as the echo process.
+//! `renoir bench ring|pool|pubsub`: quick measurements printed as tables.
+//!
+//! `ring`: push+pop cost of each ring (one thread) and SPSC two-thread
+//! throughput. `pool`: alloc+free of a fixed-block pool against the system
+//! allocator in the same run. `pubsub`: cross-process publish -> take round
+//! trips on renoir_core topics, with this binary re-executed as the echo
+//! process.
 //!
 //! Prints p50/p99/max round-trip time per payload size (size one way, 16
 //! bytes back) and the one-way throughput of a stream of samples written in
@@ -26,8 +31,116 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum What {
+    /// Push+pop cost of each ring and SPSC two-thread throughput.
+    Ring(CountArgs),
+    /// Pool alloc+free against the system allocator.
+    Pool(CountArgs),
     /// Publish -> take round trips and throughput between two processes.
     Pubsub(PubsubArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CountArgs {
+    /// Operations per measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub count: usize,
+}
+
+/// Nanoseconds per operation of `f` run `n` times (best of 3 runs, so a
+/// preempted run on a shared machine does not decide the number).
+fn ns_per_op(n: usize, mut f: impl FnMut(usize)) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        for i in 0..n {
+            f(i);
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e9 / n as f64);
+    }
+    best
+}
+
+fn run_ring(a: CountArgs) -> CmdResult {
+    use renoir_core::ring::{HeapMpmc, HeapSequenced, HeapSpsc};
+    let n = a.count.max(1);
+    let spsc = HeapSpsc::<1>::new(1024)?;
+    let mpmc = HeapMpmc::<1>::new(1024)?;
+    let seq = HeapSequenced::<1>::new(1024)?;
+    let mut rows = Vec::new();
+    let spsc_ns = ns_per_op(n, |i| {
+        spsc.push([i as u64]).expect("push into a non-full ring");
+        std::hint::black_box(spsc.pop().expect("pop"));
+    });
+    rows.push(vec!["spsc push+pop".into(), format!("{spsc_ns:.1}")]);
+    let mpmc_ns = ns_per_op(n, |i| {
+        mpmc.push([i as u64]).expect("push into a non-full ring");
+        std::hint::black_box(mpmc.pop().expect("pop"));
+    });
+    rows.push(vec!["mpmc push+pop".into(), format!("{mpmc_ns:.1}")]);
+    let seq_ns = ns_per_op(n, |i| {
+        seq.push([i as u64]).expect("push into a non-full ring");
+        std::hint::black_box(seq.pop().expect("pop"));
+    });
+    rows.push(vec!["sequenced push+pop".into(), format!("{seq_ns:.1}")]);
+    // Two threads: producer and consumer of one SPSC ring.
+    let t = Instant::now();
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            for i in 0..n {
+                while spsc.push([i as u64]).is_err() {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let mut got = 0;
+        while got < n {
+            match spsc.pop() {
+                Ok(Some(_)) => got += 1,
+                _ => std::hint::spin_loop(),
+            }
+        }
+    });
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    rows.push(vec![
+        "spsc two threads".into(),
+        format!("{:.1} ({:.1} M items/s)", 1e9 / rate, rate / 1e6),
+    ]);
+    print_table(&["ring", "ns per item"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_pool(a: CountArgs) -> CmdResult {
+    use renoir_core::alloc::Pool;
+    let n = a.count.max(1);
+    let mut rows = Vec::new();
+    for block in [64u32, 4096] {
+        let pool = Pool::new(block, 1024, 1024)?;
+        let pool_ns = ns_per_op(n, |_| {
+            let b = pool.alloc().expect("a free block");
+            pool.free(std::hint::black_box(b))
+                .expect("free what we allocated");
+        });
+        let malloc_ns = ns_per_op(n, |_| {
+            let v: Vec<u8> = Vec::with_capacity(block as usize);
+            std::hint::black_box(&v);
+        });
+        rows.push(vec![
+            human_bytes(block as u64),
+            format!("{pool_ns:.1}"),
+            format!("{malloc_ns:.1}"),
+            format!("{:.2}x", pool_ns / malloc_ns),
+        ]);
+    }
+    print_table(
+        &[
+            "block",
+            "pool alloc+free ns",
+            "malloc+free ns",
+            "pool/malloc",
+        ],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args, Debug)]
@@ -128,7 +241,11 @@ fn pct(v: &[f64], p: f64) -> f64 {
 }
 
 pub fn run(args: Args) -> CmdResult {
-    let What::Pubsub(a) = args.what;
+    let a = match args.what {
+        What::Ring(a) => return run_ring(a),
+        What::Pool(a) => return run_pool(a),
+        What::Pubsub(a) => a,
+    };
     let poll = match a.mode.as_str() {
         "block" => false,
         "poll" => true,
