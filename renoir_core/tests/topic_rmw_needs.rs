@@ -164,3 +164,97 @@ fn first_samples_of_a_later_publisher_reach_an_idle_subscriber() {
     }
     assert_clean(dom);
 }
+
+fn now_unix_ns() -> u64 {
+    now_ns() as u64
+}
+
+#[test]
+fn manual_by_topic_liveliness_follows_assertions() {
+    use renoir_core::topic::Liveliness;
+    init();
+    let dom = 605;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let mut q = Qos::reliable(5);
+        q.liveliness = Liveliness::ManualByTopic;
+        q.liveliness_lease_ns = 200_000_000;
+        let lease = Duration::from_millis(200);
+        let t0 = now_unix_ns();
+        let p = d.create_publisher(&n, spec("/l", q)).unwrap();
+        let mut info = d
+            .graph()
+            .endpoints
+            .into_iter()
+            .find(|e| e.gid == p.gid())
+            .unwrap();
+        // Creation counts as an assertion.
+        assert!(info.last_heartbeat_ns >= t0);
+        assert!(info.is_alive_within(lease, now_unix_ns()));
+        // Lease expires without assertions (evaluated at a later instant);
+        // the process heartbeat does not count for ManualByTopic.
+        let later = info.last_heartbeat_ns + 300_000_000;
+        assert!(info.process_heartbeat_ns > 0);
+        let mut fresh_proc = info.clone();
+        fresh_proc.process_heartbeat_ns = later;
+        assert!(!fresh_proc.is_alive_within(lease, later));
+        // Infinite lease: always alive.
+        assert!(info.is_alive_within(Duration::ZERO, later));
+        // assert_liveliness moves the heartbeat; peers see it on refresh.
+        let before = info.last_heartbeat_ns;
+        std::thread::sleep(Duration::from_millis(5));
+        p.assert_liveliness();
+        assert!(d.refresh_heartbeats(&mut info));
+        assert!(info.last_heartbeat_ns > before);
+        // So does publishing.
+        let before = info.last_heartbeat_ns;
+        std::thread::sleep(Duration::from_millis(5));
+        p.publish_bytes(&[1], 0).unwrap();
+        assert!(d.refresh_heartbeats(&mut info));
+        assert!(info.last_heartbeat_ns > before);
+        // A gone endpoint cannot be refreshed.
+        drop(p);
+        assert!(!d.refresh_heartbeats(&mut info));
+    }
+    assert_clean(dom);
+}
+
+#[test]
+fn automatic_liveliness_counts_the_process_heartbeat() {
+    init();
+    let dom = 606;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let p = d
+            .create_publisher(&n, spec("/a", Qos::reliable(5)))
+            .unwrap();
+        let mut info = d
+            .graph()
+            .endpoints
+            .into_iter()
+            .find(|e| e.gid == p.gid())
+            .unwrap();
+        let lease = Duration::from_millis(200);
+        let created = info.last_heartbeat_ns;
+        // The endpoint itself never asserts again, but its process waits:
+        // Domain::wait refreshes the process heartbeat (every 500 ms).
+        let t = Instant::now();
+        loop {
+            let seen = d.doorbell_seq();
+            d.wait(seen, Some(Duration::from_millis(50)));
+            assert!(d.refresh_heartbeats(&mut info));
+            if info.process_heartbeat_ns > created + 500_000_000 {
+                break;
+            }
+            assert!(t.elapsed() < scaled(Duration::from_secs(5)));
+        }
+        assert_eq!(info.last_heartbeat_ns, created);
+        let now = info.process_heartbeat_ns + 100_000_000;
+        assert!(info.is_alive_within(lease, now));
+        // Long silence of the process too: not alive.
+        assert!(!info.is_alive_within(lease, now + 1_000_000_000));
+    }
+    assert_clean(dom);
+}

@@ -98,6 +98,35 @@ pub struct EndpointInfo {
     /// Registry slot and generation (identify this incarnation).
     pub slot: u32,
     pub gen: u32,
+    /// Endpoint liveliness heartbeat (unix ns; 0 = never): creation, every
+    /// publish, `Publisher::assert_liveliness`.
+    pub last_heartbeat_ns: u64,
+    /// Heartbeat of the owning process (unix ns; 0 = unknown): refreshed by
+    /// `Domain::wait` at least every [`REAP_INTERVAL`] while it is called.
+    pub process_heartbeat_ns: u64,
+}
+
+impl EndpointInfo {
+    /// Whether this endpoint asserted liveliness within `lease` before
+    /// `now_ns` (unix ns), following its QoS liveliness kind:
+    /// `ManualByTopic` counts only the endpoint's own heartbeat;
+    /// `Automatic` also the owning process's heartbeat. A `lease` of zero
+    /// or `Duration::MAX` means infinite (always alive while in the graph).
+    /// Graph snapshots may be cached for up to [`REAP_INTERVAL`]: use
+    /// leases well above that, or a fresh graph.
+    pub fn is_alive_within(&self, lease: Duration, now_ns: u64) -> bool {
+        if lease.is_zero() || lease == Duration::MAX {
+            return true;
+        }
+        let last = match self.qos.liveliness {
+            crate::topic::Liveliness::ManualByTopic => self.last_heartbeat_ns,
+            crate::topic::Liveliness::Automatic => {
+                self.last_heartbeat_ns.max(self.process_heartbeat_ns)
+            }
+        };
+        let lease_ns = u64::try_from(lease.as_nanos()).unwrap_or(u64::MAX);
+        now_ns.saturating_sub(last) <= lease_ns
+    }
 }
 
 /// A snapshot of the live graph.
@@ -679,6 +708,41 @@ impl Domain {
         reap_tables(&self.region, &self.lay, &self.prefix, self.id, &self.name)
     }
 
+    /// Re-read `info`'s liveliness heartbeats from the registry now (graph
+    /// snapshots may be cached). Returns false, leaving `info` unchanged,
+    /// if that endpoint incarnation (slot + generation) is gone.
+    pub fn refresh_heartbeats(&self, info: &mut EndpointInfo) -> bool {
+        if info.slot as usize >= MAX_ENDPOINTS {
+            return false;
+        }
+        let r = ep_rec(&self.region, &self.lay, info.slot as usize);
+        let w = r.slot.load();
+        if !w.is_live() || w.gen() != info.gen {
+            return false;
+        }
+        // SYNC POINT: content after the Acquire of LIVE; validated by the
+        // reload below (seqlock).
+        let hb = r.counters.heartbeat_ns.load(Ordering::Relaxed);
+        let ps = r.process_slot.load(Ordering::Relaxed);
+        let pg = r.process_gen.load(Ordering::Relaxed);
+        if r.slot.reload() != w {
+            return false;
+        }
+        let mut phb = 0;
+        if (ps as usize) < MAX_PROCESSES {
+            let p = proc_rec(&self.region, &self.lay, ps as usize);
+            let pw = p.slot.load();
+            // SYNC POINT: informational heartbeat of the owning process.
+            let v = p.heartbeat_ns.load(Ordering::Relaxed);
+            if pw.is_live() && pw.gen() == pg {
+                phb = v;
+            }
+        }
+        info.last_heartbeat_ns = hb;
+        info.process_heartbeat_ns = phb;
+        true
+    }
+
     /// Snapshot of live nodes and endpoints.
     ///
     /// Cached per graph version for up to [`REAP_INTERVAL`] (after that the
@@ -818,6 +882,10 @@ impl Domain {
             ] {
                 c.store(0, Ordering::Relaxed);
             }
+            // SYNC POINT: published by the Release store of LIVE.
+            r.counters
+                .heartbeat_ns
+                .store(now_unix_ns(), Ordering::Relaxed);
             let filled = r.topic.set(&spec.name).is_ok()
                 && r.type_name.set(&spec.type_name).is_ok()
                 && r.segment.set("").is_ok();
@@ -1068,6 +1136,9 @@ pub(crate) fn read_endpoint(r: &EndpointRecord, slot: u32, w: Word) -> Option<En
         matched: c.matched.load(Ordering::Relaxed),
         blocked: c.blocked.load(Ordering::Relaxed),
     };
+    // SYNC POINT: informational (liveliness); a stale value only makes the
+    // endpoint look older.
+    let last_heartbeat_ns = c.heartbeat_ns.load(Ordering::Relaxed);
     if r.slot.reload() != w {
         return None;
     }
@@ -1085,6 +1156,8 @@ pub(crate) fn read_endpoint(r: &EndpointRecord, slot: u32, w: Word) -> Option<En
         stats,
         slot,
         gen: w.gen(),
+        last_heartbeat_ns,
+        process_heartbeat_ns: 0,
     })
 }
 
@@ -1151,6 +1224,16 @@ fn read_graph(region: &Region, lay: &RegLayout, prefix: &str, domain: u32) -> (G
             continue;
         }
         let mut info = info;
+        if (ps as usize) < MAX_PROCESSES {
+            let p = proc_rec(region, lay, ps as usize);
+            let pw = p.slot.load();
+            // SYNC POINT: informational; checked against the generation the
+            // endpoint recorded so another process's heartbeat is not used.
+            let hb = p.heartbeat_ns.load(Ordering::Relaxed);
+            if pw.is_live() && pw.gen() == pg {
+                info.process_heartbeat_ns = hb;
+            }
+        }
         if let Some((n, nsp)) = node_by_slot.get(&(ns, ng)) {
             info.node_name = n.clone();
             info.node_namespace = nsp.clone();

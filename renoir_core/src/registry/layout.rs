@@ -176,7 +176,10 @@ pub struct Counters {
     pub matched: AtomicU64,
     /// Publisher: times publish had to wait for a reliable reader.
     pub blocked: AtomicU64,
-    pub _reserved: AtomicU64,
+    /// Liveliness heartbeat of this endpoint (unix ns): set at creation, on
+    /// every publish and on `Publisher::assert_liveliness`. Was reserved
+    /// (always 0) before, so older writers read as "no heartbeat".
+    pub heartbeat_ns: AtomicU64,
 }
 // SAFETY: repr(C) of atomics.
 unsafe impl ShmSafe for Counters {}

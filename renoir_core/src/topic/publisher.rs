@@ -496,7 +496,8 @@ impl PubShared {
             .store(s.blob.as_ref().map_or(0, |b| b.0), Ordering::Relaxed);
         e.len.store(s.len as u64, Ordering::Relaxed);
         e.src_ts.store(src_ts as u64, Ordering::Relaxed);
-        e.pub_ts.store(now_unix_ns(), Ordering::Relaxed);
+        let now = now_unix_ns();
+        e.pub_ts.store(now, Ordering::Relaxed);
         // SYNC POINT (seqlock end): Release publishes the payload bytes
         // (written through SampleMut) and the fields above to a reader's
         // Acquire load of this stamp.
@@ -548,6 +549,9 @@ impl PubShared {
             .bytes
             .fetch_add(s.len as u64, Ordering::Relaxed);
         rec.counters.matched.store(matched, Ordering::Relaxed);
+        // SYNC POINT: liveliness heartbeat, informational (peers only
+        // compare it with their clock).
+        rec.counters.heartbeat_ns.store(now, Ordering::Relaxed);
         Ok(q + 1)
     }
 }
@@ -784,6 +788,19 @@ impl Publisher {
     pub fn matched_subscribers(&self) -> usize {
         let mut l = self.sh.lock();
         self.sh.readers(&mut l, false).len()
+    }
+
+    /// Assert this publisher's liveliness (QoS `ManualByTopic`; harmless
+    /// for `Automatic`): peers see it as `EndpointInfo::last_heartbeat_ns`.
+    /// Every publish asserts it too.
+    pub fn assert_liveliness(&self) {
+        // SYNC POINT: informational heartbeat, as in `publish`.
+        self.sh
+            .reg
+            .record()
+            .counters
+            .heartbeat_ns
+            .store(now_unix_ns(), Ordering::Relaxed);
     }
 
     /// Live subscribers registered in the registry for this topic that
