@@ -258,3 +258,31 @@ fn automatic_liveliness_counts_the_process_heartbeat() {
     }
     assert_clean(dom);
 }
+
+#[test]
+fn wait_attaches_subscribers_to_new_publishers() {
+    init();
+    let dom = 607;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let _s = d
+            .create_subscriber(&n, spec("/e", Qos::reliable(5)))
+            .unwrap();
+        let seen = d.doorbell_seq();
+        let p = d
+            .create_publisher(&n, spec("/e", Qos::reliable(5)))
+            .unwrap();
+        assert_eq!(p.matched_subscribers(), 0, "nothing polled yet");
+        // The graph change rang our doorbell; the wait that sees it attaches
+        // the subscriber (no take/has_data on it).
+        let t = Instant::now();
+        let mut seen = seen;
+        while p.matched_subscribers() == 0 {
+            assert!(t.elapsed() < scaled(Duration::from_secs(3)));
+            seen = d.wait(seen, Some(Duration::from_millis(100)));
+        }
+        assert_eq!(p.matched_subscribers(), 1);
+    }
+    assert_clean(dom);
+}

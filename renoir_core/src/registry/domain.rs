@@ -274,6 +274,12 @@ impl Liveness {
     }
 }
 
+/// Something of this process that reacts to graph changes (a subscriber
+/// attaching to new publishers), run from [`Domain::wait`].
+pub(crate) trait GraphHook: Send + Sync {
+    fn graph_changed(&self);
+}
+
 /// This process's membership in one domain. Get it with [`Domain::join`];
 /// it is shared (`Arc`) by everything created from it.
 pub struct Domain {
@@ -292,6 +298,9 @@ pub struct Domain {
     /// subscriber of this process discovers from it instead of scanning).
     pub_cache: Mutex<PubCache>,
     graph_cache: Mutex<Option<(u64, Instant, Graph)>>,
+    /// Endpoints to tell about graph changes seen in `wait` (subscribers
+    /// attach to new publishers), with the graph version last handled.
+    graph_hooks: Mutex<(u64, Vec<Weak<dyn GraphHook>>)>,
 }
 
 /// A live publisher as listed for discovery.
@@ -508,6 +517,7 @@ impl Domain {
                 last_reap: Mutex::new(Instant::now()),
                 pub_cache: Mutex::new(PubCache::default()),
                 graph_cache: Mutex::new(None),
+                graph_hooks: Mutex::new((0, Vec::new())),
             };
             d.bump_graph();
             return Ok(d);
@@ -650,10 +660,37 @@ impl Domain {
             };
             let now = bell.wait(seen, Some(chunk));
             if now != seen || left.is_some_and(|l| l <= chunk) {
+                self.run_graph_hooks();
                 return now;
             }
             self.heartbeat();
             self.maybe_reap();
+        }
+    }
+
+    pub(crate) fn add_graph_hook(&self, h: Weak<dyn GraphHook>) {
+        let mut g = self.graph_hooks.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.retain(|w| w.strong_count() > 0);
+        g.1.push(h);
+    }
+
+    /// If the graph changed since the last call, let every live hook react
+    /// (subscribers attach to new publishers, so publishers see them matched
+    /// without waiting for a `take`). One atomic load when nothing changed.
+    /// Hooks run without our lock held.
+    fn run_graph_hooks(&self) {
+        let v = self.graph_version();
+        let hooks: Vec<Arc<dyn GraphHook>> = {
+            let mut g = self.graph_hooks.lock().unwrap_or_else(|e| e.into_inner());
+            if g.0 == v {
+                return;
+            }
+            g.0 = v;
+            g.1.retain(|w| w.strong_count() > 0);
+            g.1.iter().filter_map(Weak::upgrade).collect()
+        };
+        for h in &hooks {
+            h.graph_changed();
         }
     }
 

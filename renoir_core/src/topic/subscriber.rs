@@ -431,7 +431,15 @@ struct SubState {
 }
 
 /// A subscriber on one topic. All methods take `&self`.
+///
+/// The state lives behind an `Arc` so the domain can attach it to new
+/// publishers from inside `Domain::wait` (graph-change doorbell) without
+/// waiting for the next `take`.
 pub struct Subscriber {
+    inner: Arc<SubInner>,
+}
+
+pub(crate) struct SubInner {
     // Field order is drop order: reader entries are released (st) before
     // the registry record (reg), so the graph bump of the latter finds the
     // publishers' reader counts already updated.
@@ -448,12 +456,22 @@ pub struct Subscriber {
 impl std::fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscriber")
-            .field("topic", &self.spec.name)
+            .field("topic", &self.inner.spec.name)
             .finish()
     }
 }
 
-impl Drop for Subscriber {
+impl crate::registry::GraphHook for SubInner {
+    fn graph_changed(&self) {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut st = self.lock();
+        self.refresh(&mut st);
+    }
+}
+
+impl Drop for SubInner {
     fn drop(&mut self) {
         if self.domain.is_abandoned() {
             self.abandoned.store(true, Ordering::Relaxed);
@@ -475,13 +493,73 @@ impl Subscriber {
     pub(crate) fn create(
         domain: &Arc<Domain>,
         node: &NodeHandle,
-        mut spec: TopicSpec,
+        spec: TopicSpec,
     ) -> Result<Subscriber, CreateSubscriberError> {
+        let inner = Arc::new(SubInner::create(domain, node, spec)?);
+        let hook: Arc<dyn crate::registry::GraphHook> = inner.clone();
+        domain.add_graph_hook(Arc::downgrade(&hook));
+        Ok(Subscriber { inner })
+    }
+
+    pub fn gid(&self) -> [u8; 16] {
+        self.inner.gid()
+    }
+
+    pub fn spec(&self) -> &TopicSpec {
+        &self.inner.spec
+    }
+
+    /// Take the next sample (from any matched publisher), zero copy.
+    pub fn take(&self) -> Result<Option<Sample>, TakeError> {
+        self.inner.take()
+    }
+
+    /// Whether a `take` would return a sample now.
+    pub fn has_data(&self) -> bool {
+        self.inner.has_data()
+    }
+
+    /// Samples available to `take` now, without taking them (summed over
+    /// matched publishers). An upper bound: samples whose lifespan expires
+    /// or that the publisher overwrites meanwhile are skipped by `take`.
+    pub fn unread(&self) -> usize {
+        self.inner.unread()
+    }
+
+    /// Publishers currently matched (attached and still alive).
+    pub fn matched_publishers(&self) -> usize {
+        self.inner.matched_publishers()
+    }
+
+    /// Samples this subscriber never saw (overwritten or dropped before it
+    /// took them, or skipped to honour its KeepLast depth).
+    pub fn lost(&self) -> u64 {
+        self.inner.lost()
+    }
+
+    /// Counters as stored in the registry.
+    pub fn stats(&self) -> EndpointStats {
+        self.inner.stats()
+    }
+
+    /// Drop mappings without cleanup (simulated crash): the registry record
+    /// and reader entries stay until a reaper notices.
+    pub fn abandon(self) {
+        self.inner.abandon();
+    }
+}
+
+impl SubInner {
+    fn create(
+        domain: &Arc<Domain>,
+        node: &NodeHandle,
+        mut spec: TopicSpec,
+    ) -> Result<SubInner, CreateSubscriberError> {
         spec.kind = EndpointKind::Subscriber;
         let created_ns = now_unix_ns();
         let reg =
             domain.register_endpoint(node, &spec, EndpointKind::Subscriber, |_, _, _, _| Ok(()))?;
-        let s = Subscriber {
+        let s = SubInner {
             domain: domain.clone(),
             reg,
             spec,
@@ -505,10 +583,6 @@ impl Subscriber {
 
     pub fn gid(&self) -> [u8; 16] {
         self.reg.gid
-    }
-
-    pub fn spec(&self) -> &TopicSpec {
-        &self.spec
     }
 
     fn candidates(&self) -> Vec<Candidate> {
@@ -790,7 +864,7 @@ impl Subscriber {
 
     /// Drop mappings without cleanup (simulated crash): the registry record
     /// and reader entries stay until a reaper notices.
-    pub fn abandon(self) {
+    fn abandon(&self) {
         self.abandoned.store(true, Ordering::Relaxed);
         self.reg.set_abandoned();
         mark_abandoned(ep_key(
