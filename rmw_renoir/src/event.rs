@@ -7,7 +7,9 @@ use crate::publisher;
 use crate::qos::incompatible_policy;
 use crate::subscription::{self, lock, Callback};
 use crate::sys::*;
-use crate::transport::{delivers, Domain, EndpointKind, Subscriber, TopicSpec};
+use crate::transport::{
+    delivers, now_ns, Domain, EndpointInfo, EndpointKind, Liveliness, Subscriber, TopicSpec,
+};
 use std::collections::HashSet;
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,11 @@ struct Counts {
     type_total: u64,
     lost_total: u64,
     deadline_total: u64,
+    /// Subscription: matched publishers alive / not alive (liveliness).
+    alive: u64,
+    not_alive: u64,
+    /// Publisher: times its own liveliness lease expired unasserted.
+    liveliness_lost_total: u64,
 }
 
 #[derive(Default)]
@@ -31,6 +38,8 @@ struct EvState {
     matched: HashSet<[u8; 16]>,
     qos_bad: HashSet<[u8; 16]>,
     type_bad: HashSet<[u8; 16]>,
+    /// Subscription: matched publishers (heartbeats re-read on every check).
+    matched_pubs: Vec<EndpointInfo>,
     /// Per event type: the counts reported by the last take.
     reported: [Counts; RMW_EVENT_INVALID as usize],
 }
@@ -49,6 +58,20 @@ pub struct EndpointEvents {
     last_activity: Mutex<Instant>,
     /// Per event type: the counts last announced to a callback.
     notified: Mutex<[Counts; RMW_EVENT_INVALID as usize]>,
+    /// Publisher with MANUAL_BY_TOPIC and a finite lease: the lease, the
+    /// last assertion (publish or assert_liveliness) and whether the
+    /// current lapse was already counted.
+    own_lease: Option<Duration>,
+    last_assert: Mutex<(Instant, bool)>,
+}
+
+/// Automatic liveliness is carried by the process heartbeat, which the core
+/// refreshes only every 500 ms: shorter leases are judged against this.
+const AUTOMATIC_LEASE_FLOOR: Duration = Duration::from_millis(1500);
+
+fn lease_of(q: &crate::transport::Qos) -> Option<Duration> {
+    let n = q.liveliness_lease_ns;
+    (n != 0 && n < i64::MAX as u64).then(|| Duration::from_nanos(n))
 }
 
 impl crate::listener::Listened for EndpointEvents {
@@ -78,6 +101,13 @@ impl EndpointEvents {
     pub fn new(domain: Arc<Domain>, spec: TopicSpec, gid: [u8; 16]) -> Arc<Self> {
         let deadline =
             (spec.qos.deadline_ns != 0).then(|| Duration::from_nanos(spec.qos.deadline_ns));
+        let own_lease = if spec.kind == EndpointKind::Publisher
+            && spec.qos.liveliness == Liveliness::ManualByTopic
+        {
+            lease_of(&spec.qos)
+        } else {
+            None
+        };
         Arc::new(EndpointEvents {
             domain,
             spec,
@@ -88,6 +118,8 @@ impl EndpointEvents {
             notified: Mutex::new([Counts::default(); RMW_EVENT_INVALID as usize]),
             deadline,
             last_activity: Mutex::new(Instant::now()),
+            own_lease,
+            last_assert: Mutex::new((Instant::now(), false)),
         })
     }
 
@@ -98,9 +130,91 @@ impl EndpointEvents {
     /// Recompute graph-derived counts when the graph changed.
     /// A publish (publisher) or a received sample (subscription) happened.
     pub fn touch(&self) {
+        self.asserted();
         if self.deadline.is_some() {
             *lock(&self.last_activity) = Instant::now();
         }
+    }
+
+    /// The publisher asserted its liveliness (explicitly or by publishing).
+    pub fn asserted(&self) {
+        if self.own_lease.is_some() {
+            *lock(&self.last_assert) = (Instant::now(), false);
+        }
+    }
+
+    /// Count a lapse of the publisher's own lease (once per lapse).
+    fn check_own_lease(&self) -> u64 {
+        let Some(l) = self.own_lease else { return 0 };
+        let mut la = lock(&self.last_assert);
+        if !la.1 && la.0.elapsed() > l {
+            la.1 = true;
+            return 1;
+        }
+        0
+    }
+
+    /// When a liveliness state may change next: the publisher's own lease
+    /// expiry, or the earliest lease expiry of a matched publisher alive now.
+    pub fn next_liveliness_deadline(&self) -> Option<Instant> {
+        if let Some(l) = self.own_lease {
+            let la = lock(&self.last_assert);
+            return (!la.1).then(|| la.0 + l);
+        }
+        let st = lock(&self.state);
+        let now = now_ns() as u64;
+        let inst = Instant::now();
+        st.matched_pubs
+            .iter()
+            .filter_map(|e| {
+                let lease = self.effective_lease(e)?;
+                let last = self.last_heartbeat(e);
+                let end = last.saturating_add(lease.as_nanos() as u64);
+                (end >= now).then(|| inst + Duration::from_nanos(end - now))
+            })
+            .min()
+    }
+
+    fn effective_lease(&self, e: &EndpointInfo) -> Option<Duration> {
+        let l = lease_of(&e.qos)?;
+        Some(match e.qos.liveliness {
+            Liveliness::ManualByTopic => l,
+            Liveliness::Automatic => l.max(AUTOMATIC_LEASE_FLOOR),
+        })
+    }
+
+    fn last_heartbeat(&self, e: &EndpointInfo) -> u64 {
+        match e.qos.liveliness {
+            Liveliness::ManualByTopic => e.last_heartbeat_ns,
+            Liveliness::Automatic => e.last_heartbeat_ns.max(e.process_heartbeat_ns),
+        }
+    }
+
+    /// Re-read matched publishers' heartbeats and recount alive / not alive.
+    fn refresh_liveliness(&self, st: &mut EvState) {
+        if self.spec.kind == EndpointKind::Publisher {
+            return;
+        }
+        let now = now_ns() as u64;
+        let (mut alive, mut not_alive) = (0, 0);
+        let mut pubs = std::mem::take(&mut st.matched_pubs);
+        for e in pubs.iter_mut() {
+            let Some(lease) = self.effective_lease(e) else {
+                alive += 1;
+                continue;
+            };
+            if !self.domain.refresh_heartbeats(e) {
+                continue; // gone: leaves the graph (and the counts) shortly
+            }
+            if e.is_alive_within(lease, now) {
+                alive += 1;
+            } else {
+                not_alive += 1;
+            }
+        }
+        st.matched_pubs = pubs;
+        st.now.alive = alive;
+        st.now.not_alive = not_alive;
     }
 
     /// When the current deadline period ends (None without a deadline).
@@ -126,16 +240,20 @@ impl EndpointEvents {
     fn refresh(&self) {
         let lost = lock(&self.lost_source).as_ref().map_or(0, |s| s.lost());
         let missed = self.check_deadline();
+        let lapsed = self.check_own_lease();
         let mut st = lock(&self.state);
         st.now.lost_total = lost;
         st.now.deadline_total += missed;
+        st.now.liveliness_lost_total += lapsed;
         let v = self.domain.graph_version();
         if st.version_seen == Some(v) {
+            self.refresh_liveliness(&mut st);
             return;
         }
         st.version_seen = Some(v);
         let g = self.domain.graph();
         let mut current = 0u64;
+        let mut pubs = Vec::new();
         for e in g.endpoints.iter().filter(|e| {
             e.topic_name == self.spec.name && e.kind != self.spec.kind && e.gid != self.gid
         }) {
@@ -170,19 +288,26 @@ impl EndpointEvents {
                 }
             } else if delivers(offered, requested) {
                 current += 1;
+                if e.kind == EndpointKind::Publisher {
+                    pubs.push(e.clone());
+                }
                 if st.matched.insert(e.gid) {
                     st.now.matched_total += 1;
                 }
             }
         }
         st.now.matched_current = current;
+        st.matched_pubs = pubs;
+        self.refresh_liveliness(&mut st);
     }
 
     fn relevant(kind: rmw_event_type_t, c: &Counts) -> (u64, u64) {
         match kind {
-            RMW_EVENT_SUBSCRIPTION_MATCHED
-            | RMW_EVENT_PUBLICATION_MATCHED
-            | RMW_EVENT_LIVELINESS_CHANGED => (c.matched_total, c.matched_current),
+            RMW_EVENT_SUBSCRIPTION_MATCHED | RMW_EVENT_PUBLICATION_MATCHED => {
+                (c.matched_total, c.matched_current)
+            }
+            RMW_EVENT_LIVELINESS_CHANGED => (c.alive, c.not_alive),
+            RMW_EVENT_LIVELINESS_LOST => (c.liveliness_lost_total, 0),
             RMW_EVENT_REQUESTED_QOS_INCOMPATIBLE | RMW_EVENT_OFFERED_QOS_INCOMPATIBLE => {
                 (c.qos_total, 0)
             }
@@ -232,10 +357,16 @@ impl EndpointEvents {
                 }
                 RMW_EVENT_LIVELINESS_CHANGED => {
                     let o = &mut *info.cast::<rmw_liveliness_changed_status_t>();
-                    o.alive_count = now.matched_current as i32;
-                    o.not_alive_count = 0;
-                    o.alive_count_change = now.matched_current as i32 - rep.matched_current as i32;
-                    o.not_alive_count_change = 0;
+                    o.alive_count = now.alive as i32;
+                    o.not_alive_count = now.not_alive as i32;
+                    o.alive_count_change = now.alive as i32 - rep.alive as i32;
+                    o.not_alive_count_change = now.not_alive as i32 - rep.not_alive as i32;
+                }
+                RMW_EVENT_LIVELINESS_LOST => {
+                    let o = &mut *info.cast::<rmw_liveliness_lost_status_t>();
+                    o.total_count = now.liveliness_lost_total as i32;
+                    o.total_count_change =
+                        d(now.liveliness_lost_total, rep.liveliness_lost_total) as i32;
                 }
                 RMW_EVENT_REQUESTED_QOS_INCOMPATIBLE | RMW_EVENT_OFFERED_QOS_INCOMPATIBLE => {
                     let o = &mut *info.cast::<rmw_qos_incompatible_event_status_t>();
@@ -287,6 +418,7 @@ pub fn supported(kind: rmw_event_type_t) -> bool {
             | RMW_EVENT_PUBLISHER_INCOMPATIBLE_TYPE
             | RMW_EVENT_MESSAGE_LOST
             | RMW_EVENT_LIVELINESS_CHANGED
+            | RMW_EVENT_LIVELINESS_LOST
             | RMW_EVENT_REQUESTED_DEADLINE_MISSED
             | RMW_EVENT_OFFERED_DEADLINE_MISSED
     )
@@ -302,6 +434,9 @@ pub unsafe fn event_deadline(p: *const rmw_event_t) -> Option<Instant> {
     match unsafe { get(p) } {
         Ok((e, RMW_EVENT_REQUESTED_DEADLINE_MISSED | RMW_EVENT_OFFERED_DEADLINE_MISSED)) => {
             e.next_deadline()
+        }
+        Ok((e, RMW_EVENT_LIVELINESS_CHANGED | RMW_EVENT_LIVELINESS_LOST)) => {
+            e.next_liveliness_deadline()
         }
         _ => None,
     }

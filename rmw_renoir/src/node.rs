@@ -123,3 +123,15 @@ pub unsafe extern "C" fn rmw_node_get_graph_guard_condition(
         Ok(unsafe { get(node) }?.graph_gc)
     })
 }
+
+/// Deprecated in rmw but still declared: asserts the liveliness of every
+/// publisher of the node.
+#[no_mangle]
+pub unsafe extern "C" fn rmw_node_assert_liveliness(node: *const rmw_node_t) -> rmw_ret_t {
+    crate::ffi::ret(|| {
+        // SAFETY: valid node per rmw contract.
+        let n = unsafe { get(node) }?;
+        crate::publisher::assert_node_liveliness(n);
+        Ok(())
+    })
+}

@@ -37,6 +37,13 @@ impl Publisher {
         self.inner.gid()
     }
 
+    /// Assert liveliness: the core's heartbeat (seen by subscriptions) and
+    /// our own lease bookkeeping (LIVELINESS_LOST).
+    pub fn assert_liveliness(&self) {
+        self.inner.assert_liveliness();
+        self.events.asserted();
+    }
+
     /// Publish a ROS message: exact size, loan, serialize in place, publish.
     ///
     /// # Safety
@@ -64,8 +71,31 @@ impl Publisher {
     }
 }
 
+/// (node, publisher) data pointers of live publishers, for
+/// rmw_node_assert_liveliness. A publisher removes itself in Drop (under
+/// this lock), so an entry always points to a live Publisher.
+static NODE_PUBLISHERS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+
+/// Assert the liveliness of every publisher of `node`.
+pub fn assert_node_liveliness(node: &Node) {
+    let key = node as *const Node as usize;
+    let l = NODE_PUBLISHERS.lock().unwrap_or_else(|e| e.into_inner());
+    for &(n, p) in l.iter() {
+        if n == key {
+            // SAFETY: entries are removed (under this lock) before the
+            // Publisher is freed.
+            unsafe { &*(p as *const Publisher) }.assert_liveliness();
+        }
+    }
+}
+
 impl Drop for Publisher {
     fn drop(&mut self) {
+        let me = self as *const Publisher as usize;
+        NODE_PUBLISHERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&(_, p)| p != me);
         if let Some(s) = LOCAL_PUBLISHERS
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -196,6 +226,10 @@ pub unsafe extern "C" fn rmw_create_publisher(
             events,
             loans: Default::default(),
         });
+        NODE_PUBLISHERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((n as *const Node as usize, &*p as *const Publisher as usize));
         let tp = p.topic.as_ptr();
         let can_loan = p.ty.is_fixed_size();
         Ok(Box::into_raw(Box::new(rmw_publisher_t {
@@ -312,8 +346,8 @@ pub unsafe extern "C" fn rmw_publisher_assert_liveliness(
 ) -> rmw_ret_t {
     ffi::ret(|| {
         // SAFETY: valid publisher per rmw contract.
-        unsafe { get(publisher) }?;
-        // Liveliness is the process's (its registry slot); nothing to assert.
+        let p = unsafe { get(publisher) }?;
+        p.assert_liveliness();
         Ok(())
     })
 }
