@@ -172,11 +172,30 @@ class Ros:
         for pr in self.procs:
             pr.finish(timeout=10)
 
-    def janitor(self):
+    def janitor_all(self):
+        """Run the janitor in every domain that still has leftovers (a test
+        may use more than one domain)."""
+        domains = set()
+        for name in self.leftovers():
+            rest = name[len(self.prefix) + 1:]
+            head = rest.split("_", 1)[0]
+            if head.isdigit():
+                domains.add(head)
+        for d in sorted(domains):
+            self.janitor(d)
+
+    def janitor(self, domain=None):
         """Join the domain once and leave: as any new member does, it reaps
         what dead members (e.g. SIGKILLed ones) left behind."""
-        subprocess.run([sys.executable, "-c", "import rclpy; rclpy.init(); rclpy.shutdown()"],
-                       env=self.env, timeout=30, capture_output=True)
+        # A node, not just init: the domain is joined when the first node
+        # is created.
+        code = ("import rclpy; rclpy.init(); n = rclpy.create_node('renoir_janitor'); "
+                "n.destroy_node(); rclpy.shutdown()")
+        env = dict(self.env)
+        if domain is not None:
+            env["ROS_DOMAIN_ID"] = str(domain)
+        subprocess.run([sys.executable, "-c", code],
+                       env=env, timeout=30, capture_output=True)
 
 
 @pytest.fixture
@@ -194,6 +213,6 @@ def ros():
         # owner (e.g. a node interrupted mid-exit on a loaded machine): the
         # product guarantee is that the next member of the domain reclaims
         # it. A segment of a live owner would survive this and fail below.
-        r.janitor()
+        r.janitor_all()
     left = r.leftovers()
     assert not left, f"left in {SHM}: {left}"
