@@ -18,6 +18,10 @@ export LD_LIBRARY_PATH="${RENOIR_ROS_LIBS:-}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH
 export RENOIR_SHM_PREFIX="${RENOIR_SHM_PREFIX:-renoirtest}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 STAGES="${STAGES:-fmt clippy core loom aarch64 e2e shm-leaks}"
+# Segments under the test prefix belong to earlier, interrupted runs of this
+# suite (no product process uses it): start from none, so the leak check at
+# the end judges only this run.
+rm -f /dev/shm/"${RENOIR_SHM_PREFIX}"* 2>/dev/null || true
 
 passed=0; failed=0; failed_names=()
 stage() {
