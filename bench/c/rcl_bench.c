@@ -110,19 +110,11 @@ static double thread_cpu_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static long vm_hwm_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = -1;
-  if (!f) return -1;
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "VmHWM:", 6) == 0) {
-      kb = strtol(line + 6, NULL, 10);
-      break;
-    }
-  }
-  fclose(f);
-  return kb;
+/* Peak resident set of this process, KiB (Linux: ru_maxrss is in KiB). */
+static long max_rss_kb(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+  return ru.ru_maxrss;
 }
 
 static void sleep_until(uint64_t t_ns) {
@@ -680,7 +672,7 @@ static int run_pub(const struct opts *o, uint64_t deadline) {
 
 out:
   rcl_reset_error();
-  r.rss_kb = vm_hwm_kb();
+  r.rss_kb = max_rss_kb();
   write_result(o, &r);
   if (msg_ok) msg_fini(o->kind, &m);
   if (pub_ok) ignore(rcl_publisher_fini(&pub, &ros.node));
@@ -720,7 +712,12 @@ static int run_sub(const struct opts *o, uint64_t deadline) {
   if (o->loan && !rcl_subscription_can_loan_messages(&sub)) {
     r.status = "n/a";
     r.take = "n/a";
-    snprintf(r.error, sizeof r.error, "rcl_subscription_can_loan_messages is false");
+    /* Jazzy's rcl says no unless ROS_DISABLE_LOANED_MESSAGES=0 (the driver
+     * sets it), whatever the rmw offers: name the variable's value. */
+    const char *env = getenv("ROS_DISABLE_LOANED_MESSAGES");
+    snprintf(r.error, sizeof r.error,
+             "rcl_subscription_can_loan_messages is false (ROS_DISABLE_LOANED_MESSAGES=%s)",
+             env ? env : "unset");
     goto out;
   }
   if (!msg_init(o->kind, &m)) {
@@ -842,7 +839,7 @@ static int run_sub(const struct opts *o, uint64_t deadline) {
 
 out:
   rcl_reset_error();
-  r.rss_kb = vm_hwm_kb();
+  r.rss_kb = max_rss_kb();
   write_result(o, &r);
   if (ws_ok) ignore(rcl_wait_set_fini(&ws));
   if (msg_ok) msg_fini(o->kind, &m);

@@ -79,6 +79,12 @@ pub const MSGS: &[MsgSpec] = &[
         args: &["--msg", "pointcloud2", "--points", "100000"],
     },
     MsgSpec {
+        key: "pcl1m",
+        label: "PointCloud2 1M",
+        bytes: 1_000_000 * 16,
+        args: &["--msg", "pointcloud2", "--points", "1000000"],
+    },
+    MsgSpec {
         key: "img1080",
         label: "Image 1080p rgb8",
         bytes: 1920 * 1080 * 3,
@@ -232,24 +238,31 @@ fn flat_out(m: &str, subs: usize, take: Take, duration_s: f64) -> Config {
     }
 }
 
-/// The plan. Quick: a 30 Hz latency sweep over every size (1 subscriber,
-/// copy take), flat-out throughput at four sizes, 4-subscriber fan-out and
-/// loaned take of the 1080p image and the point cloud. Full: every size x
-/// {30 Hz, max} x {1, 4} subscribers x {copy, loan}.
+/// The sizes of the latency sweep (30 Hz, 1 subscriber, copy and loaned
+/// take): the payloads the project reports against (1 KB to 25 MB), plus 64 B
+/// and 1 MB to fill the curve.
+pub const SWEEP: &[&str] = &[
+    "str64", "img1k", "scan1440", "img64k", "img1m", "pcl100k", "pcl1m", "img1080", "img4k",
+];
+
+/// The plan. Quick: a 30 Hz latency sweep over every size with 1 subscriber,
+/// copy take and loaned take, flat-out throughput at four sizes, and
+/// 4-subscriber fan-out of the 1080p image. Full: every size x {30 Hz, max}
+/// x {1, 4} subscribers x {copy, loan}.
 pub fn plan(mode: Mode) -> Vec<Config> {
     let mut v = Vec::new();
     match mode {
         Mode::Quick => {
-            for m in MSGS {
-                let count = if m.bytes > 10_000_000 { 30 } else { 45 };
-                v.push(paced(m.key, 1, Take::Copy, count));
+            for take in [Take::Copy, Take::Loan] {
+                for m in SWEEP {
+                    let count = if msg(m).bytes > 10_000_000 { 30 } else { 45 };
+                    v.push(paced(m, 1, take, count));
+                }
             }
             for m in ["str64", "img64k", "img1m", "img1080"] {
                 v.push(flat_out(m, 1, Take::Copy, 1.5));
             }
             v.push(paced("img1080", 4, Take::Copy, 45));
-            v.push(paced("img1080", 1, Take::Loan, 45));
-            v.push(paced("pcl100k", 1, Take::Loan, 45));
         }
         Mode::Full => {
             for take in [Take::Copy, Take::Loan] {
@@ -289,5 +302,20 @@ mod tests {
         assert_eq!(msg("img1080").bytes, 6_220_800);
         assert_eq!(msg("img4k").bytes, 24_883_200);
         assert_eq!(msg("pcl100k").bytes, 1_600_000);
+        assert_eq!(msg("pcl1m").bytes, 16_000_000);
+        assert_eq!(msg("img1k").bytes, 1024);
+        assert_eq!(msg("img64k").bytes, 65536);
+        assert_eq!(msg("scan1440").bytes, 1440 * 8);
+    }
+
+    #[test]
+    fn quick_sweeps_every_reported_size_with_both_takes() {
+        let p = plan(Mode::Quick);
+        for m in SWEEP {
+            for take in ["copy", "loan"] {
+                let key = format!("{m}_30hz_1sub_{take}");
+                assert!(p.iter().any(|c| c.key() == key), "missing {key}");
+            }
+        }
     }
 }

@@ -44,7 +44,7 @@ struct Cli {
     #[arg(long)]
     only: Vec<String>,
     /// librmw_renoir.so to preload (default: $RENOIR_RMW_LIB, then
-    /// target/release/librmw_renoir.so of the workspace).
+    /// $CARGO_TARGET_DIR/release/, then target/release/ of the workspace).
     #[arg(long)]
     renoir_lib: Option<PathBuf>,
     /// Output folder (default: bench/results).
@@ -86,8 +86,12 @@ fn find_renoir(cli: &Cli) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("RENOIR_RMW_LIB") {
         return Some(PathBuf::from(p));
     }
-    let p = workspace_root().join("target/release/librmw_renoir.so");
-    p.is_file().then_some(p)
+    let mut candidates = Vec::new();
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(t).join("release/librmw_renoir.so"));
+    }
+    candidates.push(workspace_root().join("target/release/librmw_renoir.so"));
+    candidates.into_iter().find(|p| p.is_file())
 }
 
 fn rmws(cli: &Cli) -> Vec<Rmw> {
@@ -174,6 +178,7 @@ struct Report<'a> {
     rmws: &'a [Rmw],
     repeats: usize,
     note: &'static str,
+    targets: &'a [report::Target],
     rows: &'a [Row],
     memcpy: &'a [MemcpyRow],
 }
@@ -245,7 +250,13 @@ fn main() {
         out_dir.display()
     );
 
-    let shm_prefix = format!("renoirbench{}", std::process::id());
+    // Under the caller's RENOIR_SHM_PREFIX when set (parallel users of one
+    // machine keep apart), made unique per driver run by the pid.
+    let shm_base = std::env::var("RENOIR_SHM_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "renoirbench".into());
+    let shm_prefix = format!("{shm_base}{}", std::process::id());
     let env = Env {
         exe: Path::new(RCL_EXE),
         ros_libs: ROS_LIBS,
@@ -355,7 +366,18 @@ fn main() {
          CPU % of one core; 'p50 vs peer' = p50 / {PEER} p50 (< 1 is faster)\n",
         machine.line()
     );
-    println!("\n{header}\n{table}");
+    let targets = report::targets(&rows);
+    let target_text: String = targets
+        .iter()
+        .map(|t| format!("- {}\n", t.line()))
+        .collect();
+    let md = format!(
+        "{}\n\nmachine: {}\n\n{}\nTargets:\n\n{target_text}",
+        format_args!("renoir-bench {mode:?}, {started}, {repeats} repeats; 30 Hz, 1 subscriber; latency publish -> take"),
+        machine.line(),
+        report::markdown(&rows)
+    );
+    println!("\n{header}\n{table}\n{md}");
     let report = Report {
         tool: "renoir-bench",
         mode,
@@ -368,6 +390,7 @@ fn main() {
         rmws: &rmws,
         repeats,
         note: "latency publish->take in microseconds; rates per subscriber; CPU % of one core",
+        targets: &targets,
         rows: &rows,
         memcpy: &mem,
     };
@@ -379,6 +402,7 @@ fn main() {
     };
     write("table.txt", format!("{header}\n{table}").as_bytes());
     write("results.csv", report::csv(&rows, &mem).as_bytes());
+    write("table.md", md.as_bytes());
     write(
         "results.json",
         serde_json::to_string_pretty(&report)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use crate::report::{fmt_bytes, MemcpyRow, Row, PEER, RENOIR};
+use crate::report::{fmt_bytes, sweep_row, MemcpyRow, Row, PEER, RENOIR, SERIES};
 
 const FONT_CANDIDATES: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -159,11 +159,27 @@ fn draw(
     Ok(())
 }
 
-/// The 30 Hz, 1 subscriber, copy-take rows: the size sweep.
-fn sweep(rows: &[Row]) -> Vec<&Row> {
-    rows.iter()
-        .filter(|r| r.rate == "30hz" && r.subs == 1 && r.take == "copy" && r.median.is_some())
+/// One line of the size sweep (30 Hz, 1 subscriber): `f` of each message's
+/// row of that rmw and take.
+fn sweep_points(
+    rows: &[Row],
+    rmw: &str,
+    take: &str,
+    f: fn(&crate::report::RepeatStats) -> f64,
+) -> Vec<(f64, f64)> {
+    crate::config::SWEEP
+        .iter()
+        .filter_map(|k| sweep_row(rows, k, rmw, take))
+        .filter_map(|r| r.median.as_ref().map(|m| (r.payload_bytes as f64, f(m))))
         .collect()
+}
+
+fn series_color(rmw: &str, take: &str) -> RGBColor {
+    if rmw == RENOIR && take == "loan" {
+        RGBColor(20, 150, 60)
+    } else {
+        color(rmw)
+    }
 }
 
 pub fn plots(
@@ -173,46 +189,39 @@ pub fn plots(
     machine: &str,
 ) -> Result<Vec<PathBuf>, String> {
     load_font()?;
-    let sw = sweep(rows);
-    let mut rmws: Vec<String> = sw.iter().map(|r| r.rmw.clone()).collect();
-    rmws.sort();
-    rmws.dedup();
     let mut files = Vec::new();
+    let rmws: Vec<String> = rows.iter().fold(Vec::new(), |mut acc, r| {
+        if !acc.contains(&r.rmw) {
+            acc.push(r.rmw.clone());
+        }
+        acc
+    });
 
-    let mut lat = Vec::new();
-    for rmw in &rmws {
-        let of = |f: fn(&crate::report::RepeatStats) -> f64| -> Vec<(f64, f64)> {
-            sw.iter()
-                .filter(|r| &r.rmw == rmw)
-                .filter_map(|r| r.median.as_ref().map(|m| (r.payload_bytes as f64, f(m))))
-                .collect()
-        };
-        lat.push(Series {
-            name: format!("{rmw} p50"),
-            color: color(rmw),
-            points: of(|m| m.p50_us),
+    // The three series (rmw_renoir copy, rmw_renoir loan, rmw_fastrtps_cpp
+    // copy), p50 bold; memcpy of the payload thin, as the physical scale.
+    let mut lat: Vec<Series> = SERIES
+        .iter()
+        .map(|(label, rmw, take)| Series {
+            name: format!("{label} p50"),
+            color: series_color(rmw, take),
+            points: sweep_points(rows, rmw, take, |m| m.p50_us),
             thin: false,
-        });
-        lat.push(Series {
-            name: format!("{rmw} p99"),
-            color: color(rmw),
-            points: of(|m| m.p99_us),
-            thin: true,
-        });
-    }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
     lat.push(Series {
-        name: "memcpy (one copy)".into(),
+        name: "memcpy of the payload (reference)".into(),
         color: color("memcpy"),
         points: mem
             .iter()
             .map(|m| (m.payload_bytes as f64, m.p50_us))
             .collect(),
-        thin: false,
+        thin: true,
     });
     let p = dir.join("latency_vs_size.png");
     draw(
         &p,
-        "publish -> take latency vs message size (30 Hz, 1 subscriber, copy take)",
+        "publish -> take latency p50 vs payload size (30 Hz, 1 subscriber)",
         machine,
         "latency",
         &|v| crate::report::fmt_us(*v),
@@ -220,27 +229,20 @@ pub fn plots(
     )?;
     files.push(p);
 
-    let cpu: Vec<Series> = rmws
+    let cpu: Vec<Series> = SERIES
         .iter()
-        .map(|rmw| Series {
-            name: rmw.clone(),
-            color: color(rmw),
-            points: sw
-                .iter()
-                .filter(|r| &r.rmw == rmw)
-                .filter_map(|r| {
-                    r.median
-                        .as_ref()
-                        .map(|m| (r.payload_bytes as f64, m.cpu_per_msg_us))
-                })
-                .collect(),
+        .map(|(label, rmw, take)| Series {
+            name: (*label).to_owned(),
+            color: series_color(rmw, take),
+            points: sweep_points(rows, rmw, take, |m| m.cpu_per_msg_us),
             thin: false,
         })
+        .filter(|s| !s.points.is_empty())
         .collect();
     let p = dir.join("cpu_per_msg.png");
     draw(
         &p,
-        "rmw CPU per message: pub + sub, harness excluded (30 Hz, 1 sub, copy)",
+        "rmw CPU per message: pub + sub, harness excluded (30 Hz, 1 subscriber)",
         machine,
         "CPU per message",
         &|v| crate::report::fmt_us(*v),

@@ -413,6 +413,164 @@ pub fn table(rows: &[Row], mem: &[MemcpyRow]) -> String {
     s
 }
 
+/// The three series of the 30 Hz, 1-subscriber size sweep: (label, rmw, take).
+pub const SERIES: [(&str, &str, &str); 3] = [
+    ("rmw_renoir copy take", RENOIR, "copy"),
+    ("rmw_renoir loaned take", RENOIR, "loan"),
+    ("rmw_fastrtps_cpp copy take", PEER, "copy"),
+];
+
+/// The sweep row of message `key` for one series, if it was in the plan.
+pub fn sweep_row<'a>(rows: &'a [Row], key: &str, rmw: &str, take: &str) -> Option<&'a Row> {
+    let config = format!("{key}_30hz_1sub_{take}");
+    rows.iter().find(|r| r.config == config && r.rmw == rmw)
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The size sweep as a markdown table: one line per message and series.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| message | payload | rmw, take | p50 | p99 | max | CPU/msg (pub+sub) | RSS pub / sub | p50 vs fastrtps copy |\n\
+         | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for m in crate::config::SWEEP {
+        let spec = crate::config::msg(m);
+        for (label, rmw, take) in SERIES {
+            let Some(r) = sweep_row(rows, m, rmw, take) else {
+                continue;
+            };
+            let head = format!("| {} | {} | {label} |", spec.label, fmt_bytes(spec.bytes));
+            match &r.median {
+                Some(x) => {
+                    let peer = sweep_row(rows, m, PEER, "copy").and_then(|p| p.median.as_ref());
+                    let ratio = match peer {
+                        Some(p) if rmw != PEER => format!("{:.3}x", x.p50_us / p.p50_us),
+                        _ => "-".into(),
+                    };
+                    let partial = if r.status == "partial" {
+                        format!(" ({}/{} repeats ok)", r.repeats_ok, r.repeats)
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(
+                        s,
+                        "{head} {}{partial} | {} | {} | {} | {:.0} / {:.0} MB | {ratio} |",
+                        fmt_us(x.p50_us),
+                        fmt_us(x.p99_us),
+                        fmt_us(x.max_us),
+                        fmt_us(x.cpu_per_msg_us),
+                        x.rss_pub_mb,
+                        x.rss_sub_mb,
+                    );
+                }
+                None => {
+                    let _ = writeln!(s, "{head} {}: {} | | | | | |", r.status, md_cell(&r.error));
+                }
+            }
+        }
+    }
+    s
+}
+
+/// One target the project reports against, evaluated on this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub name: String,
+    /// None when the run lacks the rows to decide.
+    pub met: Option<bool>,
+    pub detail: String,
+}
+
+impl Target {
+    pub fn line(&self) -> String {
+        let verdict = match self.met {
+            Some(true) => "MET",
+            Some(false) => "NOT MET",
+            None => "NOT MEASURED",
+        };
+        format!("{verdict}: {} ({})", self.name, self.detail)
+    }
+}
+
+/// The sizes over which the loaned take must stay flat: 1 KB to 25 MB.
+const FLAT_SIZES: &[&str] = &[
+    "img1k", "scan1440", "img64k", "img1m", "pcl100k", "pcl1m", "img1080", "img4k",
+];
+
+pub fn targets(rows: &[Row]) -> Vec<Target> {
+    let p50 = |key: &str, rmw: &str, take: &str| {
+        sweep_row(rows, key, rmw, take)
+            .and_then(|r| r.median.as_ref())
+            .map(|m| m.p50_us)
+    };
+    let mut v = Vec::new();
+    let name =
+        "1080p p50: rmw_renoir copy take at least 20x lower than rmw_fastrtps_cpp".to_owned();
+    v.push(
+        match (p50("img1080", RENOIR, "copy"), p50("img1080", PEER, "copy")) {
+            (Some(a), Some(b)) => Target {
+                name,
+                met: Some(b / a >= 20.0),
+                detail: format!("{} against {}: {:.1}x lower", fmt_us(a), fmt_us(b), b / a),
+            },
+            _ => Target {
+                name,
+                met: None,
+                detail: "a 1080p copy-take row is missing or failed".into(),
+            },
+        },
+    );
+    let name = "loaned take p50 flat in payload size (max/min within 2x, 1 KB to 25 MB)".to_owned();
+    let loan: Vec<(&str, Option<f64>)> = FLAT_SIZES
+        .iter()
+        .map(|k| (*k, p50(k, RENOIR, "loan")))
+        .collect();
+    let missing: Vec<&str> = loan
+        .iter()
+        .filter(|(_, p)| p.is_none())
+        .map(|(k, _)| *k)
+        .collect();
+    v.push(if missing.is_empty() {
+        let vals: Vec<f64> = loan.iter().filter_map(|(_, p)| *p).collect();
+        let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = vals.iter().copied().fold(0.0f64, f64::max);
+        let first = vals[0];
+        let last = vals[vals.len() - 1];
+        Target {
+            name,
+            met: Some(hi / lo <= 2.0),
+            detail: format!(
+                "p50 {} to {} over {} sizes, max/min {:.2}x; 1 KB {} -> 25 MB {} ({:.2}x)",
+                fmt_us(lo),
+                fmt_us(hi),
+                vals.len(),
+                hi / lo,
+                fmt_us(first),
+                fmt_us(last),
+                last / first
+            ),
+        }
+    } else {
+        let why = FLAT_SIZES
+            .iter()
+            .find_map(|k| {
+                sweep_row(rows, k, RENOIR, "loan")
+                    .filter(|r| r.median.is_none())
+                    .map(|r| format!("{}: {}", r.status, r.error))
+            })
+            .unwrap_or_else(|| "not in the plan".into());
+        Target {
+            name,
+            met: None,
+            detail: format!("no loaned-take p50 for {}; {why}", missing.join(", ")),
+        }
+    });
+    v
+}
+
 const CSV_HEADER: &str = "config,msg,payload_bytes,rate,subs,take,rmw,status,repeats_ok,repeats,\
 p50_us,p90_us,p99_us,max_us,p50_min_us,p50_max_us,samples,msgs_per_s,mb_per_s,sent,lost,\
 cpu_pub_pct,cpu_sub_pct,cpu_per_msg_us,rss_pub_mb,rss_sub_mb,publish_call_p50_us,\
@@ -596,5 +754,87 @@ mod tests {
         assert!(row.median.is_none());
         let t = table(&[row], &[]);
         assert!(t.contains("discovery timeout"), "{t}");
+    }
+
+    fn sweep_cfg(key: &str, take: crate::config::Take) -> Config {
+        Config {
+            msg: *crate::config::msg(key),
+            rate_hz: Some(30.0),
+            subs: 1,
+            take,
+            count: 10,
+            warmup: 1,
+            duration_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn targets_are_judged_from_the_sweep_rows() {
+        use crate::config::Take;
+        let mut rows = vec![
+            make_row(
+                &sweep_cfg("img1080", Take::Copy),
+                RENOIR,
+                vec![ok_run(1_000_000, 0.1)],
+            ),
+            make_row(
+                &sweep_cfg("img1080", Take::Copy),
+                PEER,
+                vec![ok_run(25_000_000, 0.1)],
+            ),
+        ];
+        // No loan rows yet: the second target cannot be decided.
+        let t = targets(&rows);
+        assert_eq!(t[0].met, Some(true), "{}", t[0].line());
+        assert!(t[0].detail.contains("25.0x"), "{}", t[0].detail);
+        assert_eq!(t[1].met, None);
+        // Loaned take 10 us everywhere but 25 us at 4K: 2.5x, not flat.
+        for k in FLAT_SIZES {
+            let p50 = if *k == "img4k" { 25_000 } else { 10_000 };
+            rows.push(make_row(
+                &sweep_cfg(k, Take::Loan),
+                RENOIR,
+                vec![ok_run(p50, 0.1)],
+            ));
+        }
+        let t = targets(&rows);
+        assert_eq!(t[1].met, Some(false), "{}", t[1].line());
+        assert!(t[1].detail.contains("2.50x"), "{}", t[1].detail);
+        // Peer only 10x slower at 1080p: not met.
+        rows[1] = make_row(
+            &sweep_cfg("img1080", Take::Copy),
+            PEER,
+            vec![ok_run(10_000_000, 0.1)],
+        );
+        assert_eq!(targets(&rows)[0].met, Some(false));
+        let md = markdown(&rows);
+        assert!(
+            md.contains("| Image 1080p rgb8 | 6.2 MB | rmw_renoir copy take | 1.00ms |"),
+            "{md}"
+        );
+        assert!(md.contains("| 0.100x |"), "{md}");
+        assert!(md.contains("rmw_renoir loaned take | 25us"), "{md}");
+    }
+
+    #[test]
+    fn a_loan_the_rmw_refuses_is_na_in_the_markdown_and_undecided_target() {
+        let cfg = sweep_cfg("img1k", crate::config::Take::Loan);
+        let run = RunOutcome {
+            status: Status::NotApplicable,
+            reason: "rcl_subscription_can_loan_messages is false".into(),
+            domain_id: 1,
+            wall_s: 1.0,
+            publisher: None,
+            subscribers: vec![],
+            lat_ns: vec![],
+            shm_left: 0,
+            notes: vec![],
+        };
+        let rows = vec![make_row(&cfg, RENOIR, vec![run])];
+        assert_eq!(rows[0].status, "n/a");
+        assert!(markdown(&rows).contains("| n/a: rcl_subscription_can_loan_messages is false |"));
+        let t = targets(&rows);
+        assert_eq!(t[1].met, None);
+        assert!(t[1].detail.contains("n/a"), "{}", t[1].detail);
     }
 }

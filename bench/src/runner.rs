@@ -199,6 +199,10 @@ fn spawn(
         .env("ROS_LOG_DIR", env.log_dir)
         .env("RCUTILS_LOGGING_USE_STDOUT", "0")
         .env("RENOIR_SHM_PREFIX", env.shm_prefix)
+        // Jazzy's rcl refuses loaned takes (rcl_subscription_can_loan_messages
+        // false) unless this is 0, whatever the rmw offers; it changes nothing
+        // for copy takes. --env can override it.
+        .env("ROS_DISABLE_LOANED_MESSAGES", "0")
         .env_remove("LD_PRELOAD")
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -443,8 +447,13 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
     if na && out.subscribers.iter().all(|s| s.status == "n/a") {
         // The publisher was stopped for lack of a taker: expected, not a failure.
         out.status = Status::NotApplicable;
-        out.reason =
-            "loaned take not supported (rcl_subscription_can_loan_messages = false)".into();
+        out.reason = out
+            .subscribers
+            .iter()
+            .map(|s| s.error.as_str())
+            .find(|e| !e.is_empty())
+            .unwrap_or("rcl_subscription_can_loan_messages is false")
+            .to_owned();
     } else if reasons.is_empty() && !out.lat_ns.is_empty() {
         out.status = Status::Ok;
     } else {
