@@ -128,15 +128,22 @@ fn draw(
             .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if pts.is_empty() {
-            continue;
-        }
         let c = s.color;
         let style = if s.thin {
             c.mix(0.45).stroke_width(1)
         } else {
             c.stroke_width(2)
         };
+        if pts.is_empty() {
+            // Still in the legend, so a missing series (e.g. a loaned take
+            // the rmw refused) is visible as missing, not silently absent.
+            chart
+                .draw_series(LineSeries::new(Vec::<(f64, f64)>::new(), style))
+                .map_err(|x| e(&x))?
+                .label(format!("{}: no data (n/a or failed, see the table)", s.name))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            continue;
+        }
         chart
             .draw_series(LineSeries::new(pts.clone(), style))
             .map_err(|x| e(&x))?
@@ -174,6 +181,17 @@ fn sweep_points(
         .collect()
 }
 
+/// Whether the plan ran this series at all (a series that ran and has no
+/// data stays in the legend as such; one that was not in the plan is left out).
+fn has_rows(rows: &[Row], s: &Series) -> bool {
+    SERIES.iter().any(|(label, rmw, take)| {
+        s.name.starts_with(label)
+            && crate::config::SWEEP
+                .iter()
+                .any(|k| sweep_row(rows, k, rmw, take).is_some())
+    })
+}
+
 fn series_color(rmw: &str, take: &str) -> RGBColor {
     if rmw == RENOIR && take == "loan" {
         RGBColor(20, 150, 60)
@@ -207,7 +225,7 @@ pub fn plots(
             points: sweep_points(rows, rmw, take, |m| m.p50_us),
             thin: false,
         })
-        .filter(|s| !s.points.is_empty())
+        .filter(|s| has_rows(rows, s))
         .collect();
     lat.push(Series {
         name: "memcpy of the payload (reference)".into(),
@@ -237,7 +255,7 @@ pub fn plots(
             points: sweep_points(rows, rmw, take, |m| m.cpu_per_msg_us),
             thin: false,
         })
-        .filter(|s| !s.points.is_empty())
+        .filter(|s| has_rows(rows, s))
         .collect();
     let p = dir.join("cpu_per_msg.png");
     draw(
