@@ -84,6 +84,8 @@ impl<'a> Writer<'a> {
 }
 
 /// Reads CDR from an untrusted byte slice; every read is bounds-checked.
+/// `Clone` gives a cheap look-ahead cursor.
+#[derive(Clone)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

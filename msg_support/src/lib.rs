@@ -42,7 +42,8 @@ mod validate;
 
 pub use error::{DeserializeError, ResolveError, SerializeError};
 pub use ffi::typesupport::{
-    deserialize, serialize, serialized_size, MessageTypeSupport, ServiceTypeSupport, TypeHash,
+    deserialize, serialize, serialized_size, Borrowed, MessageTypeSupport, ServiceTypeSupport,
+    TypeHash,
 };
 pub use layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
 pub use validate::{primitive_field_range, validate};

@@ -91,6 +91,7 @@ pub fn assert_node_liveliness(node: &Node) {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
+        self.loans.release_all(&self.ty);
         let me = self as *const Publisher as usize;
         NODE_PUBLISHERS
             .lock()

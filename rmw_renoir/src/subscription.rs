@@ -108,6 +108,15 @@ impl Subscription {
         info.from_intra_process = false;
     }
 
+    /// Bookkeeping for a sample handed to the user outside [`Self::take`]
+    /// (loaned takes): deadline/event touch and the message info.
+    pub fn took(&self, si: &SampleInfo, info: Option<&mut rmw_message_info_t>) {
+        self.events.touch();
+        if let Some(i) = info {
+            self.fill_info(si, i);
+        }
+    }
+
     /// Take one message into `msg`.
     ///
     /// # Safety
@@ -176,6 +185,9 @@ impl crate::listener::Listened for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         crate::listener::unregister(self as *const Self as *const ());
+        // Loans never returned: free them and release their samples before
+        // the transport subscriber goes.
+        self.loans.release_all(&self.ty);
     }
 }
 
@@ -296,7 +308,7 @@ pub unsafe extern "C" fn rmw_create_subscription(
             loans: Default::default(),
         });
         let tp = s.topic.as_ptr();
-        let can_loan = s.ty.is_fixed_size();
+        let can_loan = crate::loan::subscription_can_loan(&s.ty);
         let mut o = *opts;
         // The caller's filter options are not ours to keep.
         o.content_filter_options = std::ptr::null_mut();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::introspect as ffi;
 use super::introspect::{RawMessageTypeSupport, RawServiceTypeSupport};
-use super::walk::{read_message, write_message, Counter};
+use super::walk::{detach, read_message, write_message, Borrow, Counter};
 use crate::cdr::{split_header, Reader, Writer, ENCAPSULATION_LE};
 use crate::error::{DeserializeError, ResolveError, SerializeError};
 use crate::layout::{Flavor, MessageLayout};
@@ -188,6 +188,43 @@ impl MessageTypeSupport {
         unsafe { deserialize(&self.layout, bytes, msg) }
     }
 
+    /// Deserializes like [`Self::deserialize`], except that for the C
+    /// representation every sequence of primitives (not `long double`) of at
+    /// least `min_bytes` bytes whose bytes in `bytes` are aligned for the
+    /// element type is not copied: its `data` points into `bytes`, `size` =
+    /// `capacity` = the element count (little-endian hosts only; nested
+    /// messages and sequences/arrays of messages included). Strings, fixed
+    /// arrays and everything else are copied as usual. For the C++
+    /// representation nothing is borrowed.
+    ///
+    /// On error nothing stays borrowed (the message is valid to finalize).
+    ///
+    /// # Safety
+    /// As [`Self::deserialize`]; in addition `msg` is freshly initialized
+    /// (a sequence's existing storage is freed before borrowing), `bytes`
+    /// outlives every use of the message, nobody writes through or resizes a
+    /// borrowed sequence, and [`Borrowed::detach`] is called before the
+    /// message is finalized.
+    pub unsafe fn deserialize_borrowing(
+        &self,
+        bytes: &[u8],
+        msg: *mut c_void,
+        min_bytes: usize,
+    ) -> Result<Borrowed, DeserializeError> {
+        let body = split_header(bytes)?;
+        let mut r = Reader::new(body);
+        let mut b = Borrow::runs_of(min_bytes);
+        // SAFETY: forwarded contract.
+        match unsafe { read_message(&self.layout, msg as *mut u8, &mut r, &mut b) } {
+            Ok(()) => Ok(Borrowed { seqs: b.seqs }),
+            Err(e) => {
+                // SAFETY: the recorded sequences belong to `msg`, still alive.
+                unsafe { detach(&b.seqs) };
+                Err(e)
+            }
+        }
+    }
+
     /// Checks untrusted `bytes` exactly as [`Self::deserialize`] would, without
     /// writing any message; returns the bytes the message occupies.
     pub fn validate(&self, bytes: &[u8]) -> Result<usize, DeserializeError> {
@@ -279,7 +316,40 @@ pub unsafe fn deserialize(
     let body = split_header(bytes)?;
     let mut r = Reader::new(body);
     // SAFETY: forwarded contract.
-    unsafe { read_message(layout, msg as *mut u8, &mut r) }
+    unsafe { read_message(layout, msg as *mut u8, &mut r, &mut Borrow::none()) }
+}
+
+/// The sequences of a message that a borrowing deserialize
+/// ([`MessageTypeSupport::deserialize_borrowing`]) pointed into its input.
+/// They must be [`detach`](Borrowed::detach)ed before the message is
+/// finalized, and the input must outlive the message until then.
+#[derive(Debug, Default)]
+pub struct Borrowed {
+    /// Addresses of the borrowed `rosidl_runtime_c__*__Sequence` structs.
+    seqs: Vec<usize>,
+}
+
+impl Borrowed {
+    /// Number of sequences pointing into the input.
+    pub fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    /// True when nothing was borrowed (the message owns all its memory).
+    pub fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+
+    /// Sets every borrowed sequence to null data, size 0, capacity 0 (what
+    /// the type's fini then leaves alone), and forgets them.
+    ///
+    /// # Safety
+    /// The message these came from is still alive and was not moved.
+    pub unsafe fn detach(&mut self) {
+        // SAFETY: forwarded contract: the recorded structs are alive.
+        unsafe { detach(&self.seqs) };
+        self.seqs.clear();
+    }
 }
 
 /// Request and response type supports of a service.

@@ -487,6 +487,112 @@ unsafe fn wstring_units<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u16], &'s
 // Deserialization
 // ---------------------------------------------------------------------------
 
+/// Borrowing deserialization (loaned takes): C sequences of primitives are
+/// pointed at their bytes in the input instead of being copied, when CDR
+/// bytes equal memory bytes (little-endian host, not `long double`), the
+/// run is at least `min_bytes` long and its address is aligned for the
+/// element type. Everything else is deserialized as usual.
+pub(crate) struct Borrow {
+    /// 0: never borrow (plain deserialize).
+    min_bytes: usize,
+    /// Addresses of the `rosidl_runtime_c__*__Sequence` structs that now
+    /// point into the input (they must be detached before the message is
+    /// finalized: their data is not the allocator's).
+    pub(crate) seqs: Vec<usize>,
+}
+
+impl Borrow {
+    /// No borrowing.
+    pub(crate) fn none() -> Borrow {
+        Borrow {
+            min_bytes: 0,
+            seqs: Vec::new(),
+        }
+    }
+
+    /// Borrow runs of at least `min_bytes` (at least 1) bytes.
+    pub(crate) fn runs_of(min_bytes: usize) -> Borrow {
+        Borrow {
+            min_bytes: min_bytes.max(1),
+            seqs: Vec::new(),
+        }
+    }
+
+    /// If the C sequence field `f` at `p` with `n` elements next in `r`
+    /// qualifies, points it at the input bytes, records it, advances `r`
+    /// and returns true; otherwise leaves everything as it was.
+    ///
+    /// # Safety
+    /// `p` is a C sequence field of a valid message, exclusively borrowed.
+    unsafe fn try_borrow(
+        &mut self,
+        f: &Field,
+        p: *mut u8,
+        n: usize,
+        r: &mut Reader<'_>,
+    ) -> Result<bool, DeserializeError> {
+        let FieldType::Primitive(prim) = f.ty else {
+            return Ok(false);
+        };
+        if self.min_bytes == 0
+            || !cfg!(target_endian = "little")
+            || prim == Primitive::LongDouble
+            || n == 0
+        {
+            return Ok(false);
+        }
+        let size = mem_size(prim);
+        let Some(total) = n.checked_mul(size) else {
+            return Ok(false);
+        };
+        if total < self.min_bytes {
+            return Ok(false);
+        }
+        let mut ahead = r.clone();
+        let src = ahead.take(prim.align(), total)?;
+        // C primitives are aligned to their size on the supported targets.
+        if !(src.as_ptr() as usize).is_multiple_of(size) {
+            return Ok(false);
+        }
+        if prim == Primitive::Bool {
+            check_bools(&ahead, src)?;
+        }
+        // SAFETY: a C sequence field has the RawSeq layout (checked at compile time).
+        let seq = unsafe { &mut *(p as *mut RawSeq) };
+        if !seq.data.is_null() {
+            // Free what the init function allocated (default values):
+            // the member's resize to 0 is its fini + init(0).
+            // SAFETY: sequence field of a valid message, exclusively borrowed.
+            unsafe { resize(Flavor::C, f, p, 0) }?;
+        }
+        // The message only reads through this pointer (the caller's
+        // contract: the loan is read-only; shared-memory samples are mapped
+        // read-only anyway).
+        seq.data = src.as_ptr() as *mut u8;
+        seq.size = n;
+        seq.capacity = n;
+        self.seqs.push(p as usize);
+        *r = ahead;
+        Ok(true)
+    }
+}
+
+/// Points every sequence recorded in `seqs` back at nothing (null, 0, 0),
+/// so finalizing the message frees none of the borrowed bytes.
+///
+/// # Safety
+/// Each address is a C sequence struct of a live message (as recorded by a
+/// borrowing deserialize of that message).
+pub(crate) unsafe fn detach(seqs: &[usize]) {
+    for &a in seqs {
+        // SAFETY: per contract, a RawSeq-layout struct.
+        let s = unsafe { &mut *(a as *mut RawSeq) };
+        s.data = std::ptr::null_mut();
+        s.size = 0;
+        s.capacity = 0;
+    }
+}
+
 fn dinvalid(f: &Field, reason: &'static str) -> DeserializeError {
     DeserializeError::InvalidMessage {
         field: f.name.clone(),
@@ -514,18 +620,19 @@ pub(crate) unsafe fn read_message(
     layout: &MessageLayout,
     msg: *mut u8,
     r: &mut Reader<'_>,
+    b: &mut Borrow,
 ) -> Result<(), DeserializeError> {
     for f in &layout.fields {
         // SAFETY: offset inside the struct (from introspection).
         let p = unsafe { msg.add(f.offset) };
         match f.arity {
             // SAFETY: `p` is the field of a valid message.
-            Arity::Single => unsafe { read_one(layout.flavor, f, &f.ty, p, r) }?,
+            Arity::Single => unsafe { read_one(layout.flavor, f, &f.ty, p, r, b) }?,
             Arity::Array(n) => {
                 // SAFETY: array field of a valid message.
                 let e = unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
                 // SAFETY: `e` describes exactly n elements of the field.
-                unsafe { read_elems(layout.flavor, f, &e, n, r) }?;
+                unsafe { read_elems(layout.flavor, f, &e, n, r, b) }?;
             }
             Arity::Sequence { bound } => {
                 let n = r.u32()? as usize;
@@ -540,6 +647,12 @@ pub(crate) unsafe fn read_message(
                 }
                 // Refuse lengths the remaining input cannot possibly hold before allocating.
                 r.need(n.saturating_mul(f.ty.min_cdr_size()))?;
+                if layout.flavor == Flavor::C {
+                    // SAFETY: C sequence field of a valid message, exclusively borrowed.
+                    if unsafe { b.try_borrow(f, p, n, r) }? {
+                        continue;
+                    }
+                }
                 // SAFETY: sequence field of a valid message.
                 let cur =
                     unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
@@ -556,7 +669,7 @@ pub(crate) unsafe fn read_message(
                     });
                 }
                 // SAFETY: `e` describes exactly n elements.
-                unsafe { read_elems(layout.flavor, f, &e, n, r) }?;
+                unsafe { read_elems(layout.flavor, f, &e, n, r, b) }?;
             }
         }
     }
@@ -607,6 +720,7 @@ unsafe fn read_elems(
     e: &Elems,
     n: usize,
     r: &mut Reader<'_>,
+    b: &mut Borrow,
 ) -> Result<(), DeserializeError> {
     match (&f.ty, e) {
         (FieldType::Primitive(prim), Elems::Contig { ptr, stride, .. }) => {
@@ -663,7 +777,7 @@ unsafe fn read_elems(
                 // SAFETY: i < n = e.len().
                 let ep = unsafe { elem_ptr(f, e, i, true) }.map_err(|x| dinvalid(f, x))?;
                 // SAFETY: element of a valid message.
-                unsafe { read_one(flavor, f, ty, ep, r) }?;
+                unsafe { read_one(flavor, f, ty, ep, r, b) }?;
             }
             Ok(())
         }
@@ -680,6 +794,7 @@ unsafe fn read_one(
     ty: &FieldType,
     p: *mut u8,
     r: &mut Reader<'_>,
+    b: &mut Borrow,
 ) -> Result<(), DeserializeError> {
     match ty {
         FieldType::Primitive(prim) => {
@@ -794,7 +909,7 @@ unsafe fn read_one(
             }
         }
         // SAFETY: a nested message of that layout lives at p.
-        FieldType::Message(m) => unsafe { read_message(m, p, r) },
+        FieldType::Message(m) => unsafe { read_message(m, p, r, b) },
     }
 }
 
@@ -884,7 +999,15 @@ mod tests {
         let mut back = T::default();
         let mut r = Reader::new(&buf);
         // SAFETY: `back` is a valid T, exclusively borrowed.
-        unsafe { read_message(l, &mut back as *mut T as *mut u8, &mut r) }.unwrap();
+        unsafe {
+            read_message(
+                l,
+                &mut back as *mut T as *mut u8,
+                &mut r,
+                &mut Borrow::none(),
+            )
+        }
+        .unwrap();
         assert_eq!(&back, v);
         buf
     }
