@@ -437,6 +437,8 @@ struct result {
   long rss_kb;
   uint64_t *lat; /* ns, sorted before output */
   size_t nlat;
+  uint64_t *take_ns; /* sub: duration of the take call of each measured message, ns */
+  size_t ntake;
 };
 
 static FILE *open_out(const char *path) {
@@ -447,6 +449,7 @@ static FILE *open_out(const char *path) {
 
 static void write_result(const struct opts *o, struct result *r) {
   qsort(r->lat, r->nlat, sizeof r->lat[0], cmp_u64);
+  if (r->take_ns) qsort(r->take_ns, r->ntake, sizeof r->take_ns[0], cmp_u64);
   FILE *f = open_out(o->out);
   double mean = 0.0;
   for (size_t i = 0; i < r->nlat; i++) mean += (double)r->lat[i];
@@ -469,14 +472,16 @@ static void write_result(const struct opts *o, struct result *r) {
           ",\"bad\":%" PRIu64 ",\"dup\":%" PRIu64 ",\"end_seen\":%s,\"window_s\":%.6f,"
           "\"msgs_per_s\":%.3f,\"mb_per_s\":%.3f,\"cpu_s\":%.6f,\"harness_s\":%.6f,\"cpu_pct\":%.2f,"
           "\"rss_kb\":%ld,\"lat_n\":%zu,\"lat_us\":{\"min\":%.3f,\"p50\":%.3f,\"p90\":%.3f,"
-          "\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}}\n",
+          "\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f},"
+          "\"take_call_us\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f}}\n",
           o->kind_name, payload_bytes(o), o->rate, r->take, o->warmup, o->count, r->sent,
           r->received, r->expected, r->lost, r->bad, r->dup, r->end_seen ? "true" : "false",
           r->window_s, rate, rate * (double)payload_bytes(o) / 1e6, r->cpu_s, r->harness_s,
           r->window_s > 0 ? 100.0 * r->cpu_s / r->window_s : 0.0, r->rss_kb, r->nlat,
           r->nlat ? (double)r->lat[0] / 1000.0 : -1.0, pct_us(r->lat, r->nlat, 0.50),
           pct_us(r->lat, r->nlat, 0.90), pct_us(r->lat, r->nlat, 0.99),
-          r->nlat ? (double)r->lat[r->nlat - 1] / 1000.0 : -1.0, mean);
+          r->nlat ? (double)r->lat[r->nlat - 1] / 1000.0 : -1.0, mean, r->ntake,
+          pct_us(r->take_ns, r->ntake, 0.50), pct_us(r->take_ns, r->ntake, 0.99));
   if (f != stdout) fclose(f);
   else fflush(f);
   if (o->lat_out && r->nlat) {
@@ -692,10 +697,11 @@ static int run_sub(const struct opts *o, uint64_t deadline) {
   size_t cap = o->count + 16;
   uint8_t *seen = calloc(o->count + 1, 1);
   r.lat = calloc(cap, sizeof(uint64_t));
+  r.take_ns = calloc(cap, sizeof(uint64_t));
   char node_name[64];
   snprintf(node_name, sizeof node_name, "renoir_bench_sub_%d", o->id);
 
-  if (!r.lat || !seen) {
+  if (!r.lat || !r.take_ns || !seen) {
     r.status = "error";
     snprintf(r.error, sizeof r.error, "out of memory");
     goto out;
@@ -765,6 +771,7 @@ static int run_sub(const struct opts *o, uint64_t deadline) {
       void *loaned = NULL;
       const union msg *got;
       rcl_ret_t tr;
+      uint64_t t_take = mono_ns();
       if (o->loan) {
         tr = rcl_take_loaned_message(&sub, &loaned, &info, NULL);
         got = loaned;
@@ -810,6 +817,7 @@ static int run_sub(const struct opts *o, uint64_t deadline) {
           seen[k] = 1;
           r.received++;
           if (r.nlat < cap) r.lat[r.nlat++] = t_recv >= t_send ? t_recv - t_send : 0;
+          if (r.ntake < cap) r.take_ns[r.ntake++] = t_recv - t_take;
           if (k + 1 > max_seq_plus1) max_seq_plus1 = k + 1;
         }
       }
@@ -846,6 +854,7 @@ out:
   if (sub_ok) ignore(rcl_subscription_fini(&sub, &ros.node));
   ros_down(&ros);
   free(r.lat);
+  free(r.take_ns);
   free(seen);
   return strcmp(r.status, "error") == 0 ? 2 : 0;
 }

@@ -140,7 +140,10 @@ fn draw(
             chart
                 .draw_series(LineSeries::new(Vec::<(f64, f64)>::new(), style))
                 .map_err(|x| e(&x))?
-                .label(format!("{}: no data (n/a or failed, see the table)", s.name))
+                .label(format!(
+                    "{}: no data (n/a or failed, see the table)",
+                    s.name
+                ))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
             continue;
         }

@@ -63,6 +63,8 @@ pub struct RepeatStats {
     /// Largest subscriber.
     pub rss_sub_mb: f64,
     pub publish_call_p50_us: f64,
+    /// Duration of the take call (copy or loan), p50, mean over subscribers.
+    pub take_call_p50_us: f64,
 }
 
 pub fn repeat_stats(o: &RunOutcome) -> Option<RepeatStats> {
@@ -93,6 +95,7 @@ pub fn repeat_stats(o: &RunOutcome) -> Option<RepeatStats> {
         rss_pub_mb: publ.rss_kb as f64 / 1024.0,
         rss_sub_mb: subs.iter().map(|s| s.rss_kb).max().unwrap_or(0) as f64 / 1024.0,
         publish_call_p50_us: publ.lat_us.p50,
+        take_call_p50_us: subs.iter().map(|s| s.take_call_us.p50).sum::<f64>() / n,
     })
 }
 
@@ -165,6 +168,7 @@ pub fn make_row(cfg: &Config, rmw: &str, runs: Vec<RunOutcome>) -> Row {
         rss_pub_mb: med(&|s| s.rss_pub_mb),
         rss_sub_mb: med(&|s| s.rss_sub_mb),
         publish_call_p50_us: med(&|s| s.publish_call_p50_us),
+        take_call_p50_us: med(&|s| s.take_call_p50_us),
     });
     let p50s = stats.iter().map(|s| s.p50_us);
     Row {
@@ -433,8 +437,8 @@ fn md_cell(s: &str) -> String {
 /// The size sweep as a markdown table: one line per message and series.
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| message | payload | rmw, take | p50 | p99 | max | CPU/msg (pub+sub) | RSS pub / sub | p50 vs fastrtps copy |\n\
-         | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| message | payload | rmw, take | p50 | p99 | max | publish call p50 | take call p50 | CPU/msg (pub+sub) | RSS pub / sub | p50 vs fastrtps copy |\n\
+         | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for m in crate::config::SWEEP {
         let spec = crate::config::msg(m);
@@ -457,17 +461,24 @@ pub fn markdown(rows: &[Row]) -> String {
                     };
                     let _ = writeln!(
                         s,
-                        "{head} {}{partial} | {} | {} | {} | {:.0} / {:.0} MB | {ratio} |",
+                        "{head} {}{partial} | {} | {} | {} | {} | {} | {:.0} / {:.0} MB | {ratio} |",
                         fmt_us(x.p50_us),
                         fmt_us(x.p99_us),
                         fmt_us(x.max_us),
+                        fmt_us(x.publish_call_p50_us),
+                        fmt_us(x.take_call_p50_us),
                         fmt_us(x.cpu_per_msg_us),
                         x.rss_pub_mb,
                         x.rss_sub_mb,
                     );
                 }
                 None => {
-                    let _ = writeln!(s, "{head} {}: {} | | | | | |", r.status, md_cell(&r.error));
+                    let _ = writeln!(
+                        s,
+                        "{head} {}: {} | | | | | | | |",
+                        r.status,
+                        md_cell(&r.error)
+                    );
                 }
             }
         }
@@ -574,7 +585,7 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
 const CSV_HEADER: &str = "config,msg,payload_bytes,rate,subs,take,rmw,status,repeats_ok,repeats,\
 p50_us,p90_us,p99_us,max_us,p50_min_us,p50_max_us,samples,msgs_per_s,mb_per_s,sent,lost,\
 cpu_pub_pct,cpu_sub_pct,cpu_per_msg_us,rss_pub_mb,rss_sub_mb,publish_call_p50_us,\
-ratio_p50_vs_peer,ratio_cpu_vs_peer,ratio_vs_peer_copy,error";
+take_call_p50_us,ratio_p50_vs_peer,ratio_cpu_vs_peer,ratio_vs_peer_copy,error";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -598,7 +609,7 @@ pub fn csv(rows: &[Row], mem: &[MemcpyRow]) -> String {
         let f = |g: &dyn Fn(&RepeatStats) -> f64| opt(m.map(g));
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.config,
             csv_field(&r.msg),
             r.payload_bytes,
@@ -626,6 +637,7 @@ pub fn csv(rows: &[Row], mem: &[MemcpyRow]) -> String {
             f(&|m| m.rss_pub_mb),
             f(&|m| m.rss_sub_mb),
             f(&|m| m.publish_call_p50_us),
+            f(&|m| m.take_call_p50_us),
             opt(r.ratio_p50_vs_peer),
             opt(r.ratio_cpu_vs_peer),
             r.ratio_vs_peer_copy,
@@ -635,7 +647,7 @@ pub fn csv(rows: &[Row], mem: &[MemcpyRow]) -> String {
     for m in mem {
         let _ = writeln!(
             s,
-            "memcpy_{b},memcpy,{b},max,1,copy,memcpy,ok,1,1,{p:.3},,,,,,,,{g:.3},,,,,,,,,,,,",
+            "memcpy_{b},memcpy,{b},max,1,copy,memcpy,ok,1,1,{p:.3},,,,,,,,{g:.3},,,,,,,,,,,,,",
             b = m.payload_bytes,
             p = m.p50_us,
             g = m.gb_per_s * 1000.0,
@@ -813,6 +825,9 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| 0.100x |"), "{md}");
+        for l in md.lines() {
+            assert_eq!(l.matches('|').count(), 12, "{l}");
+        }
         assert!(md.contains("rmw_renoir loaned take | 25us"), "{md}");
     }
 

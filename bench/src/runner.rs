@@ -57,6 +57,17 @@ pub struct ProcResult {
     pub rss_kb: i64,
     pub lat_n: u64,
     pub lat_us: LatUs,
+    /// Subscriber: how long the take call itself took (rcl_take or
+    /// rcl_take_loaned_message), per measured message.
+    #[serde(default)]
+    pub take_call_us: TakeCallUs,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct TakeCallUs {
+    pub n: u64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

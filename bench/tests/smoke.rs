@@ -61,4 +61,7 @@ fn one_small_run_on_fastrtps() {
         out.publisher.as_ref().unwrap().sent
     );
     assert_eq!(out.lat_ns.len() as u64, sub.received);
+    assert_eq!(sub.take_call_us.n, sub.received);
+    // The take call is part of the publish -> take latency.
+    assert!(sub.take_call_us.p50 > 0.0 && sub.take_call_us.p50 <= sub.lat_us.max);
 }
