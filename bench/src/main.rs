@@ -59,6 +59,10 @@ struct Cli {
     /// Print the plan and exit.
     #[arg(long)]
     list: bool,
+    /// Redo table.md, the targets and the plots of an earlier run from its
+    /// results.json (nothing is measured).
+    #[arg(long, value_name = "RESULTS_DIR")]
+    replot: Option<PathBuf>,
     /// Give up on an rmw after this many consecutive failed runs (its
     /// remaining runs become failure rows without running).
     #[arg(long, default_value_t = 3)]
@@ -192,8 +196,58 @@ fn note(pb: &ProgressBar, line: String) {
     }
 }
 
+/// The markdown summary (size sweep table and targets) and the targets.
+fn summary(title: &str, machine_line: &str, rows: &[Row]) -> (Vec<report::Target>, String) {
+    let targets = report::targets(rows);
+    let target_text: String = targets
+        .iter()
+        .map(|t| format!("- {}\n", t.line()))
+        .collect();
+    let md = format!(
+        "{title}\n\nmachine: {machine_line}\n\n{}\nTargets:\n\n{target_text}",
+        report::markdown(rows)
+    );
+    (targets, md)
+}
+
+fn replot(dir: &Path, no_plot: bool) -> Result<(), String> {
+    let path = dir.join("results.json");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bad = |e: serde_json::Error| format!("{}: {e}", path.display());
+    let rows: Vec<Row> = serde_json::from_value(v["rows"].clone()).map_err(bad)?;
+    let mem: Vec<MemcpyRow> = serde_json::from_value(v["memcpy"].clone()).map_err(bad)?;
+    let machine: machine::Machine = serde_json::from_value(v["machine"].clone()).map_err(bad)?;
+    let title = format!(
+        "renoir-bench {}, {}, {} repeats; 30 Hz, 1 subscriber; latency publish -> take",
+        v["mode"].as_str().unwrap_or("?"),
+        v["started_utc"].as_str().unwrap_or("?"),
+        v["repeats"]
+    );
+    let (targets, md) = summary(&title, &machine.line(), &rows);
+    println!("{md}");
+    fs::write(dir.join("table.md"), &md).map_err(|e| e.to_string())?;
+    v["targets"] = serde_json::to_value(&targets).map_err(bad)?;
+    let json = serde_json::to_string_pretty(&v).map_err(bad)?;
+    fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !no_plot {
+        for f in plot::plots(&rows, &mem, dir, &machine.line())? {
+            println!("plot: {}", f.display());
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.replot {
+        if let Err(e) = replot(dir, cli.no_plot) {
+            eprintln!("renoir-bench: --replot: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let mode = if cli.full { Mode::Full } else { Mode::Quick };
     let repeats = cli
         .repeats
@@ -366,16 +420,14 @@ fn main() {
          CPU % of one core; 'p50 vs peer' = p50 / {PEER} p50 (< 1 is faster)\n",
         machine.line()
     );
-    let targets = report::targets(&rows);
-    let target_text: String = targets
-        .iter()
-        .map(|t| format!("- {}\n", t.line()))
-        .collect();
-    let md = format!(
-        "{}\n\nmachine: {}\n\n{}\nTargets:\n\n{target_text}",
-        format_args!("renoir-bench {mode:?}, {started}, {repeats} repeats; 30 Hz, 1 subscriber; latency publish -> take"),
-        machine.line(),
-        report::markdown(&rows)
+    let (targets, md) = summary(
+        &format!(
+            "renoir-bench {}, {started}, {repeats} repeats; 30 Hz, 1 subscriber; \
+             latency publish -> take",
+            if mode == Mode::Full { "full" } else { "quick" }
+        ),
+        &machine.line(),
+        &rows,
     );
     println!("\n{header}\n{table}\n{md}");
     let report = Report {

@@ -230,6 +230,16 @@ pub fn plots(
         })
         .filter(|s| has_rows(rows, s))
         .collect();
+    // Where a loaned take's latency goes: the take call itself, thin.
+    let call = Series {
+        name: "rmw_renoir loaned take: the take call alone, p50".into(),
+        color: series_color(RENOIR, "loan"),
+        points: sweep_points(rows, RENOIR, "loan", |m| m.take_call_p50_us),
+        thin: true,
+    };
+    if has_rows(rows, &call) {
+        lat.push(call);
+    }
     lat.push(Series {
         name: "memcpy of the payload (reference)".into(),
         color: color("memcpy"),

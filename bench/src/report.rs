@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::runner::{RunOutcome, Status};
@@ -41,7 +41,7 @@ fn median(v: &mut [f64]) -> Option<f64> {
 }
 
 /// One repeat, reduced to numbers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RepeatStats {
     pub p50_us: f64,
     pub p90_us: f64,
@@ -64,6 +64,7 @@ pub struct RepeatStats {
     pub rss_sub_mb: f64,
     pub publish_call_p50_us: f64,
     /// Duration of the take call (copy or loan), p50, mean over subscribers.
+    #[serde(default)]
     pub take_call_p50_us: f64,
 }
 
@@ -100,7 +101,7 @@ pub fn repeat_stats(o: &RunOutcome) -> Option<RepeatStats> {
 }
 
 /// One table row: one configuration on one rmw, over its repeats.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     pub config: String,
     pub label: String,
@@ -261,7 +262,7 @@ pub fn fmt_bytes(b: usize) -> String {
 }
 
 /// Core-level reference: one memcpy of the payload size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemcpyRow {
     pub payload_bytes: usize,
     pub p50_us: f64,
@@ -579,6 +580,29 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
             detail: format!("no loaned-take p50 for {}; {why}", missing.join(", ")),
         }
     });
+    // Not a target of its own: where the loaned take's latency goes. The
+    // take call alone (rcl_take_loaned_message) against its 1 KB value.
+    let call: Vec<f64> = FLAT_SIZES
+        .iter()
+        .filter_map(|k| sweep_row(rows, k, RENOIR, "loan"))
+        .filter_map(|r| r.median.as_ref())
+        .map(|m| m.take_call_p50_us)
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .collect();
+    if call.len() == FLAT_SIZES.len() {
+        let lo = call.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = call.iter().copied().fold(0.0f64, f64::max);
+        v.push(Target {
+            name: "(for reference) the loaned take call alone flat within 2x, 1 KB to 25 MB".into(),
+            met: Some(hi / lo <= 2.0),
+            detail: format!(
+                "rcl_take_loaned_message p50 {} to {}, max/min {:.2}x",
+                fmt_us(lo),
+                fmt_us(hi),
+                hi / lo
+            ),
+        });
+    }
     v
 }
 
@@ -828,6 +852,11 @@ mod tests {
         for l in md.lines() {
             assert_eq!(l.matches('|').count(), 12, "{l}");
         }
+        // --replot reads the rows back from results.json: same table, same verdicts.
+        let back: Vec<Row> = serde_json::from_value(serde_json::to_value(&rows).unwrap()).unwrap();
+        assert_eq!(markdown(&back), md);
+        let verdicts = |r: &[Row]| targets(r).iter().map(Target::line).collect::<Vec<_>>();
+        assert_eq!(verdicts(&back), verdicts(&rows));
         assert!(md.contains("rmw_renoir loaned take | 25us"), "{md}");
     }
 

@@ -70,7 +70,7 @@ pub struct TakeCallUs {
     pub p99: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -79,7 +79,7 @@ pub enum Status {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunOutcome {
     pub status: Status,
     pub reason: String,
@@ -88,7 +88,7 @@ pub struct RunOutcome {
     pub publisher: Option<ProcResult>,
     pub subscribers: Vec<ProcResult>,
     /// Measured latencies of all subscribers, nanoseconds (not serialized).
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub lat_ns: Vec<u64>,
     pub shm_left: usize,
     /// Oddities that did not spoil the numbers (e.g. a process that wrote
