@@ -828,3 +828,52 @@ fn set_prefix() {
         );
     });
 }
+
+extern "C" fn count_cb(user: *const c_void, n: usize) {
+    // SAFETY: `user` is the test's AtomicUsize, alive while registered.
+    let c = unsafe { &*(user as *const std::sync::atomic::AtomicUsize) };
+    c.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn on_new_message_callback_counts_without_copying_samples_out() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let e = setup(97);
+    let t = ts("sensor_msgs", "Image", false);
+    let (s, p) = endpoints(&e, t, c"/counted", &qos(8, false));
+    let count = Box::new(AtomicUsize::new(0));
+    // SAFETY: the rmw API used as rcl uses it; `count` outlives the callback.
+    unsafe {
+        for i in 0..3u8 {
+            publish_image(p, i);
+        }
+        // Samples that arrived before the callback is set are announced at once.
+        let user = &*count as *const AtomicUsize as *const c_void;
+        assert_eq!(
+            subscription::rmw_subscription_set_on_new_message_callback(s, Some(count_cb), user),
+            OK
+        );
+        assert_eq!(count.load(SeqCst), 3);
+        for i in 3..5u8 {
+            publish_image(p, i);
+        }
+        // Announced (by the listener thread or at the latest by the take),
+        // yet still in shared memory: the loans point into the samples.
+        for i in 0..5u8 {
+            let m = take_loan::<Image>(s).expect("announced sample");
+            check_image(&*m, i);
+            assert_in_shm((*m).data.data as usize);
+            give_back(s, m);
+        }
+        assert!(take_loan::<Image>(s).is_none());
+        assert_eq!(count.load(SeqCst), 5, "each sample announced exactly once");
+        assert_eq!(
+            subscription::rmw_subscription_set_on_new_message_callback(s, None, std::ptr::null()),
+            OK
+        );
+        assert_eq!(publisher::rmw_destroy_publisher(e.node, p), OK);
+        assert_eq!(subscription::rmw_destroy_subscription(e.node, s), OK);
+    }
+    drop(count);
+    teardown(e);
+}
