@@ -167,6 +167,10 @@ impl Drop for Service {
 
 impl Service {
     fn next(&self) -> RResult<Option<Held>> {
+        if lock(&self.on_new_request).is_some() {
+            // Everything taken must have been announced to the callback.
+            crate::listener::Listened::notify(self);
+        }
         let mut announced = self.announced.lock();
         match self.requests.take()? {
             Some(s) => {

@@ -877,3 +877,104 @@ fn on_new_message_callback_counts_without_copying_samples_out() {
     drop(count);
     teardown(e);
 }
+
+#[test]
+fn on_new_request_callback_counts_each_request_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let e = setup(98);
+    let lib = c"libtest_msgs__rosidl_typesupport_c.so";
+    // SAFETY: dlopen/dlsym of the test_msgs C type support; stays loaded.
+    let sts = unsafe {
+        let l = libc::dlopen(lib.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
+        assert!(!l.is_null());
+        let f = libc::dlsym(
+            l,
+            c"rosidl_typesupport_c__get_service_type_support_handle__test_msgs__srv__BasicTypes"
+                .as_ptr(),
+        );
+        assert!(!f.is_null());
+        let f: extern "C" fn() -> *const rosidl_service_type_support_t = std::mem::transmute(f);
+        f()
+    };
+    // SAFETY: a valid service type support handle.
+    let st = unsafe { msg_support::ServiceTypeSupport::resolve(sts.cast()) }.unwrap();
+    // All-primitive request and response: zero bytes are valid messages.
+    let req = vec![0u128; st.request.size_of().div_ceil(16)];
+    let mut resp = vec![0u128; st.response.size_of().div_ceil(16)];
+    let count = Box::new(AtomicUsize::new(0));
+    let q = qos(10, false);
+    // SAFETY: the rmw API used as rcl uses it; `count` outlives the callback.
+    unsafe {
+        let srv = rmw_renoir::service::rmw_create_service(e.node, sts, c"/add".as_ptr(), &q);
+        let cli = rmw_renoir::client::rmw_create_client(e.node, sts, c"/add".as_ptr(), &q);
+        assert!(!srv.is_null() && !cli.is_null());
+        let user = &*count as *const AtomicUsize as *const c_void;
+        assert_eq!(
+            rmw_renoir::service::rmw_service_set_on_new_request_callback(srv, Some(count_cb), user),
+            OK
+        );
+        let mut seq = 0i64;
+        let mut take = |n: usize| {
+            for _ in 0..n {
+                let mut info: rmw_service_info_t = std::mem::zeroed();
+                let mut taken = false;
+                assert_eq!(
+                    rmw_renoir::service::rmw_take_request(
+                        srv,
+                        &mut info,
+                        resp.as_mut_ptr().cast(),
+                        &mut taken
+                    ),
+                    OK
+                );
+                assert!(taken);
+            }
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                rmw_renoir::client::rmw_send_request(cli, req.as_ptr().cast(), &mut seq),
+                OK
+            );
+        }
+        // The listener thread announces them (no copy); wait for it.
+        let t0 = Instant::now();
+        while count.load(SeqCst) < 3 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "not announced");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        take(3);
+        for _ in 0..2 {
+            assert_eq!(
+                rmw_renoir::client::rmw_send_request(cli, req.as_ptr().cast(), &mut seq),
+                OK
+            );
+        }
+        // Taken right away: announced by the take at the latest.
+        take(2);
+        let mut info: rmw_service_info_t = std::mem::zeroed();
+        let mut taken = true;
+        assert_eq!(
+            rmw_renoir::service::rmw_take_request(
+                srv,
+                &mut info,
+                resp.as_mut_ptr().cast(),
+                &mut taken
+            ),
+            OK
+        );
+        assert!(!taken);
+        assert_eq!(count.load(SeqCst), 5, "each request announced exactly once");
+        assert_eq!(
+            rmw_renoir::service::rmw_service_set_on_new_request_callback(
+                srv,
+                None,
+                std::ptr::null()
+            ),
+            OK
+        );
+        assert_eq!(rmw_renoir::client::rmw_destroy_client(e.node, cli), OK);
+        assert_eq!(rmw_renoir::service::rmw_destroy_service(e.node, srv), OK);
+    }
+    drop(count);
+    teardown(e);
+}
