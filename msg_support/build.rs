@@ -101,6 +101,7 @@ fn main() {
 #include <rosidl_runtime_c/u16string_functions.h>
 #include <rosidl_runtime_c/primitives_sequence.h>
 #include <rosidl_runtime_c/type_hash.h>
+#include <rcutils/allocator.h>
 #include <rosidl_typesupport_introspection_c/field_types.h>
 #include <rosidl_typesupport_introspection_c/message_introspection.h>
 #include <rosidl_typesupport_introspection_c/service_introspection.h>
@@ -119,6 +120,7 @@ fn main() {
         .allowlist_function("get_service_typesupport_handle")
         .allowlist_function("rosidl_runtime_c__String__(init|fini|assignn)")
         .allowlist_function("rosidl_runtime_c__U16String__(init|fini|assignn)")
+        .allowlist_function("rcutils_get_default_allocator")
         .allowlist_var("ROSIDL_TYPE_HASH_SIZE")
         .rustified_enum("rosidl_typesupport_introspection_c_field_types")
         .default_enum_style(bindgen::EnumVariation::Consts)

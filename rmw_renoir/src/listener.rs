@@ -11,13 +11,48 @@
 
 use crate::subscription::lock;
 use crate::transport::Domain;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// An entity with a listener callback.
 pub trait Listened {
     /// Pull new items and call the callback with their count (if any).
     fn notify(&self);
+}
+
+/// Items announced to an entity's callback and not taken yet.
+///
+/// Announcing reads the transport's unread count, so samples stay in shared
+/// memory until taken (no copy just to count them). Every take consumes
+/// under the same lock, so a sample is never announced twice, and a take
+/// that finds the transport empty resets the count to what is left
+/// locally, so a sample the transport skipped (lifespan, overwritten,
+/// corrupt) cannot hide a later one. An announced sample may turn out not
+/// to be there (overwritten, filtered out): the take then returns nothing,
+/// which executors handle.
+#[derive(Default)]
+pub struct Announced(Mutex<usize>);
+
+impl Announced {
+    /// How many of the `available()` items are new since the last call;
+    /// remembers `available()`.
+    pub fn announce(&self, available: impl FnOnce() -> usize) -> usize {
+        let mut a = lock(&self.0);
+        let now = available();
+        let new = now.saturating_sub(*a);
+        *a = now;
+        new
+    }
+
+    /// Hold this while taking; decrement per item consumed.
+    pub fn lock(&self) -> MutexGuard<'_, usize> {
+        lock(&self.0)
+    }
+
+    /// Forget what was announced (a new callback is being set).
+    pub fn reset(&self) {
+        *lock(&self.0) = 0;
+    }
 }
 
 struct Target(*const dyn Listened);

@@ -12,7 +12,6 @@ use crate::sys::*;
 use crate::transport::{self, EndpointKind, Held, Qos};
 use crate::typesupport::{MsgType, SrvType};
 use crate::wait::Waitable;
-use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Mutex};
 
@@ -137,12 +136,13 @@ pub struct Service {
     pub rep_qos: Qos,
     pub on_new_request: Mutex<Option<Callback>>,
     pub domain: std::sync::Arc<crate::transport::Domain>,
-    pending: Mutex<VecDeque<Held>>,
+    /// What `on_new_request` was told about (from `Subscriber::unread()`).
+    announced: crate::listener::Announced,
 }
 
 impl Waitable for Service {
     fn is_ready(&self) -> bool {
-        !lock(&self.pending).is_empty() || self.requests.has_data()
+        self.requests.has_data()
     }
 }
 
@@ -151,11 +151,8 @@ impl crate::listener::Listened for Service {
         let Some(cb) = *lock(&self.on_new_request) else {
             return;
         };
-        let mut n = 0;
-        while let Ok(Some(s)) = self.requests.take() {
-            lock(&self.pending).push_back(Held::owned(s));
-            n += 1;
-        }
+        // Count, do not copy: requests stay in shared memory until taken.
+        let n = self.announced.announce(|| self.requests.unread());
         if n > 0 {
             cb.call(n);
         }
@@ -170,10 +167,21 @@ impl Drop for Service {
 
 impl Service {
     fn next(&self) -> RResult<Option<Held>> {
-        if let Some(s) = lock(&self.pending).pop_front() {
-            return Ok(Some(s));
+        if lock(&self.on_new_request).is_some() {
+            // Everything taken must have been announced to the callback.
+            crate::listener::Listened::notify(self);
         }
-        Ok(self.requests.take()?.map(Held::Shm))
+        let mut announced = self.announced.lock();
+        match self.requests.take()? {
+            Some(s) => {
+                *announced = announced.saturating_sub(1);
+                Ok(Some(Held::Shm(s)))
+            }
+            None => {
+                *announced = 0;
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -227,7 +235,7 @@ pub unsafe extern "C" fn rmw_create_service(
             rep_qos,
             on_new_request: Mutex::new(None),
             domain: n.ctx.domain.clone(),
-            pending: Mutex::new(VecDeque::new()),
+            announced: Default::default(),
         });
         let np = s.name.as_ptr();
         Ok(Box::into_raw(Box::new(rmw_service_t {
@@ -348,13 +356,11 @@ pub unsafe extern "C" fn rmw_service_set_on_new_request_callback(
     ffi::ret(|| {
         // SAFETY: valid service per rmw contract.
         let s = unsafe { get(service) }?;
-        set_callback(
-            &s.on_new_request,
-            callback,
-            user_data,
-            usize::from(s.is_ready()),
-        );
+        s.announced.reset();
+        set_callback(&s.on_new_request, callback, user_data, 0);
         if callback.is_some() {
+            // Announces what arrived before the callback was set.
+            crate::listener::Listened::notify(s);
             crate::listener::register(&s.domain, s);
         } else {
             crate::listener::unregister(s as *const Service as *const ());

@@ -65,6 +65,8 @@ pub struct Subscription {
     pending: Mutex<VecDeque<Held>>,
     reception_seq: Mutex<u64>,
     pub on_new_message: Mutex<Option<Callback>>,
+    /// What `on_new_message` was told about (from `Subscriber::unread()`).
+    announced: crate::listener::Announced,
     pub loans: crate::loan::Loans,
 }
 
@@ -85,14 +87,19 @@ impl Subscription {
             // Everything taken must have been announced to the callback.
             crate::listener::Listened::notify(self);
         }
+        let mut announced = self.announced.lock();
         if let Some(s) = lock(&self.pending).pop_front() {
+            *announced = announced.saturating_sub(1);
             return Ok(Some(s));
         }
         while let Some(s) = self.inner.take()? {
+            *announced = announced.saturating_sub(1);
             if self.acceptable(&s) {
                 return Ok(Some(Held::Shm(s)));
             }
         }
+        // The transport is empty: only what waits locally stays announced.
+        *announced = lock(&self.pending).len();
         Ok(None)
     }
 
@@ -160,22 +167,10 @@ impl crate::listener::Listened for Subscription {
         let Some(cb) = *lock(&self.on_new_message) else {
             return;
         };
-        let mut n = 0;
-        while let Ok(Some(s)) = self.inner.take() {
-            if self.acceptable(&s) {
-                let mut p = lock(&self.pending);
-                // Keep-last applies to what waits here too.
-                if let crate::transport::History::KeepLast(d) = self.qos.history {
-                    while p.len() >= d.max(1) as usize {
-                        p.pop_front();
-                    }
-                }
-                // Copied out: a queue of held samples would pin the
-                // publisher's slots.
-                p.push_back(Held::owned(s));
-                n += 1;
-            }
-        }
+        // Count, do not copy: the samples stay in shared memory until taken.
+        let n = self
+            .announced
+            .announce(|| lock(&self.pending).len() + self.inner.unread());
         if n > 0 {
             cb.call(n);
         }
@@ -205,11 +200,13 @@ impl Waitable for Subscription {
         }
         // Pull samples through the filters so that rejected samples never
         // make rmw_wait return (and spin).
+        let mut announced = self.announced.lock();
         while let Ok(Some(s)) = self.inner.take() {
             if self.acceptable(&s) {
                 lock(&self.pending).push_back(Held::Shm(s));
                 return true;
             }
+            *announced = announced.saturating_sub(1);
         }
         false
     }
@@ -305,6 +302,7 @@ pub unsafe extern "C" fn rmw_create_subscription(
             pending: Mutex::new(VecDeque::new()),
             reception_seq: Mutex::new(0),
             on_new_message: Mutex::new(None),
+            announced: Default::default(),
             loans: Default::default(),
         });
         let tp = s.topic.as_ptr();
@@ -598,9 +596,11 @@ pub unsafe extern "C" fn rmw_subscription_set_on_new_message_callback(
     ffi::ret(|| {
         // SAFETY: valid subscription per rmw contract.
         let s = unsafe { get(subscription) }?;
-        let unread = usize::from(s.is_ready());
-        set_callback(&s.on_new_message, callback, user_data, unread);
+        s.announced.reset();
+        set_callback(&s.on_new_message, callback, user_data, 0);
         if callback.is_some() {
+            // Announces what arrived before the callback was set.
+            crate::listener::Listened::notify(s);
             crate::listener::register(s.events.domain(), s);
         } else {
             crate::listener::unregister(s as *const Subscription as *const ());

@@ -828,3 +828,153 @@ fn set_prefix() {
         );
     });
 }
+
+extern "C" fn count_cb(user: *const c_void, n: usize) {
+    // SAFETY: `user` is the test's AtomicUsize, alive while registered.
+    let c = unsafe { &*(user as *const std::sync::atomic::AtomicUsize) };
+    c.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn on_new_message_callback_counts_without_copying_samples_out() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let e = setup(97);
+    let t = ts("sensor_msgs", "Image", false);
+    let (s, p) = endpoints(&e, t, c"/counted", &qos(8, false));
+    let count = Box::new(AtomicUsize::new(0));
+    // SAFETY: the rmw API used as rcl uses it; `count` outlives the callback.
+    unsafe {
+        for i in 0..3u8 {
+            publish_image(p, i);
+        }
+        // Samples that arrived before the callback is set are announced at once.
+        let user = &*count as *const AtomicUsize as *const c_void;
+        assert_eq!(
+            subscription::rmw_subscription_set_on_new_message_callback(s, Some(count_cb), user),
+            OK
+        );
+        assert_eq!(count.load(SeqCst), 3);
+        for i in 3..5u8 {
+            publish_image(p, i);
+        }
+        // Announced (by the listener thread or at the latest by the take),
+        // yet still in shared memory: the loans point into the samples.
+        for i in 0..5u8 {
+            let m = take_loan::<Image>(s).expect("announced sample");
+            check_image(&*m, i);
+            assert_in_shm((*m).data.data as usize);
+            give_back(s, m);
+        }
+        assert!(take_loan::<Image>(s).is_none());
+        assert_eq!(count.load(SeqCst), 5, "each sample announced exactly once");
+        assert_eq!(
+            subscription::rmw_subscription_set_on_new_message_callback(s, None, std::ptr::null()),
+            OK
+        );
+        assert_eq!(publisher::rmw_destroy_publisher(e.node, p), OK);
+        assert_eq!(subscription::rmw_destroy_subscription(e.node, s), OK);
+    }
+    drop(count);
+    teardown(e);
+}
+
+#[test]
+fn on_new_request_callback_counts_each_request_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let e = setup(98);
+    let lib = c"libtest_msgs__rosidl_typesupport_c.so";
+    // SAFETY: dlopen/dlsym of the test_msgs C type support; stays loaded.
+    let sts = unsafe {
+        let l = libc::dlopen(lib.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
+        assert!(!l.is_null());
+        let f = libc::dlsym(
+            l,
+            c"rosidl_typesupport_c__get_service_type_support_handle__test_msgs__srv__BasicTypes"
+                .as_ptr(),
+        );
+        assert!(!f.is_null());
+        let f: extern "C" fn() -> *const rosidl_service_type_support_t = std::mem::transmute(f);
+        f()
+    };
+    // SAFETY: a valid service type support handle.
+    let st = unsafe { msg_support::ServiceTypeSupport::resolve(sts.cast()) }.unwrap();
+    // All-primitive request and response: zero bytes are valid messages.
+    let req = vec![0u128; st.request.size_of().div_ceil(16)];
+    let mut resp = vec![0u128; st.response.size_of().div_ceil(16)];
+    let count = Box::new(AtomicUsize::new(0));
+    let q = qos(10, false);
+    // SAFETY: the rmw API used as rcl uses it; `count` outlives the callback.
+    unsafe {
+        let srv = rmw_renoir::service::rmw_create_service(e.node, sts, c"/add".as_ptr(), &q);
+        let cli = rmw_renoir::client::rmw_create_client(e.node, sts, c"/add".as_ptr(), &q);
+        assert!(!srv.is_null() && !cli.is_null());
+        let user = &*count as *const AtomicUsize as *const c_void;
+        assert_eq!(
+            rmw_renoir::service::rmw_service_set_on_new_request_callback(srv, Some(count_cb), user),
+            OK
+        );
+        let mut seq = 0i64;
+        let mut take = |n: usize| {
+            for _ in 0..n {
+                let mut info: rmw_service_info_t = std::mem::zeroed();
+                let mut taken = false;
+                assert_eq!(
+                    rmw_renoir::service::rmw_take_request(
+                        srv,
+                        &mut info,
+                        resp.as_mut_ptr().cast(),
+                        &mut taken
+                    ),
+                    OK
+                );
+                assert!(taken);
+            }
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                rmw_renoir::client::rmw_send_request(cli, req.as_ptr().cast(), &mut seq),
+                OK
+            );
+        }
+        // The listener thread announces them (no copy); wait for it.
+        let t0 = Instant::now();
+        while count.load(SeqCst) < 3 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "not announced");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        take(3);
+        for _ in 0..2 {
+            assert_eq!(
+                rmw_renoir::client::rmw_send_request(cli, req.as_ptr().cast(), &mut seq),
+                OK
+            );
+        }
+        // Taken right away: announced by the take at the latest.
+        take(2);
+        let mut info: rmw_service_info_t = std::mem::zeroed();
+        let mut taken = true;
+        assert_eq!(
+            rmw_renoir::service::rmw_take_request(
+                srv,
+                &mut info,
+                resp.as_mut_ptr().cast(),
+                &mut taken
+            ),
+            OK
+        );
+        assert!(!taken);
+        assert_eq!(count.load(SeqCst), 5, "each request announced exactly once");
+        assert_eq!(
+            rmw_renoir::service::rmw_service_set_on_new_request_callback(
+                srv,
+                None,
+                std::ptr::null()
+            ),
+            OK
+        );
+        assert_eq!(rmw_renoir::client::rmw_destroy_client(e.node, cli), OK);
+        assert_eq!(rmw_renoir::service::rmw_destroy_service(e.node, srv), OK);
+    }
+    drop(count);
+    teardown(e);
+}

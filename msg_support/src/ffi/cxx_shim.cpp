@@ -4,8 +4,51 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+namespace {
+
+// std::vector<T>::assign from a range: one copy, no value-initialization
+// (resize + memcpy writes every byte twice). Refused (false) when `src` is
+// not aligned for T: the caller then falls back to resize + memcpy.
+template<typename T>
+bool assign_vector(void * v, const void * src, std::size_t n)
+{
+  if (reinterpret_cast<std::uintptr_t>(src) % alignof(T) != 0) {
+    return false;
+  }
+  try {
+    const T * p = static_cast<const T *>(src);
+    static_cast<std::vector<T> *>(v)->assign(p, p + n);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
 
 extern "C" {
+
+// `kind` names the element type exactly as rosidl_generator_cpp declares
+// the vector (see walk.rs `cxx_vector_kind`).
+bool renoir_cxx_vector_assign(void * v, int kind, const void * src, std::size_t n)
+{
+  switch (kind) {
+    case 1: return assign_vector<unsigned char>(v, src, n);  // byte, char, uint8
+    case 2: return assign_vector<std::int8_t>(v, src, n);
+    case 3: return assign_vector<std::uint16_t>(v, src, n);
+    case 4: return assign_vector<std::int16_t>(v, src, n);
+    case 5: return assign_vector<char16_t>(v, src, n);  // wchar
+    case 6: return assign_vector<std::uint32_t>(v, src, n);
+    case 7: return assign_vector<std::int32_t>(v, src, n);
+    case 8: return assign_vector<std::uint64_t>(v, src, n);
+    case 9: return assign_vector<std::int64_t>(v, src, n);
+    case 10: return assign_vector<float>(v, src, n);
+    case 11: return assign_vector<double>(v, src, n);
+    default: return false;
+  }
+}
 
 std::size_t renoir_cxx_string_size(const void * s)
 {

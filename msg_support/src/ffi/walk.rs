@@ -48,6 +48,25 @@ extern "C" {
     fn renoir_cxx_u16string_size(s: *const c_void) -> usize;
     fn renoir_cxx_u16string_data(s: *const c_void) -> *const u16;
     fn renoir_cxx_u16string_assign(s: *mut c_void, data: *const u16, n: usize) -> bool;
+    fn renoir_cxx_vector_assign(v: *mut c_void, kind: i32, src: *const c_void, n: usize) -> bool;
+}
+
+/// The shim's code for `std::vector<T>` of primitive `p` (0: none).
+fn cxx_vector_kind(p: Primitive) -> i32 {
+    match p {
+        Primitive::Char | Primitive::Octet | Primitive::U8 => 1,
+        Primitive::I8 => 2,
+        Primitive::U16 => 3,
+        Primitive::I16 => 4,
+        Primitive::WChar => 5,
+        Primitive::U32 => 6,
+        Primitive::I32 => 7,
+        Primitive::U64 => 8,
+        Primitive::I64 => 9,
+        Primitive::F32 => 10,
+        Primitive::F64 => 11,
+        Primitive::Bool | Primitive::LongDouble => 0,
+    }
 }
 
 /// Bytes one primitive occupies in memory.
@@ -653,6 +672,10 @@ pub(crate) unsafe fn read_message(
                         continue;
                     }
                 }
+                // SAFETY: sequence field of a valid message, exclusively borrowed.
+                if unsafe { assign_primitives(layout.flavor, f, p, n, r) }? {
+                    continue;
+                }
                 // SAFETY: sequence field of a valid message.
                 let cur =
                     unsafe { elems(layout.flavor, f, p, true) }.map_err(|x| dinvalid(f, x))?;
@@ -674,6 +697,97 @@ pub(crate) unsafe fn read_message(
         }
     }
     Ok(())
+}
+
+/// Fills a sequence of `n` primitives (n > 0) from `r` with exactly one
+/// copy of the bytes, when the sequence has to change size (little-endian
+/// hosts). Returns false (nothing done) when the generic path must do it.
+///
+/// Why: the generic path resizes, then copies. A C resize is fini +
+/// `zero_allocate`, a C++ one `std::vector::resize`, which value-initializes:
+/// every byte written twice (measurable for camera images). Here a C
+/// sequence gets uninitialized storage from the rcutils default allocator
+/// (the one rosidl's sequence fini frees with), and a C++ vector is
+/// `assign`ed from the input range (shim; only when the input is aligned
+/// for the element type).
+///
+/// # Safety
+/// `p` is the sequence field `f` of a valid message, exclusively borrowed.
+unsafe fn assign_primitives(
+    flavor: Flavor,
+    f: &Field,
+    p: *mut u8,
+    n: usize,
+    r: &mut Reader<'_>,
+) -> Result<bool, DeserializeError> {
+    let FieldType::Primitive(prim) = f.ty else {
+        return Ok(false);
+    };
+    if n == 0 || !cfg!(target_endian = "little") {
+        return Ok(false);
+    }
+    let elem = mem_size(prim);
+    let Some(total) = n.checked_mul(elem) else {
+        return Ok(false);
+    };
+    match flavor {
+        Flavor::C => {
+            // Bools keep the zeroing path: uninitialized C bools left by a
+            // failed read would be invalid values.
+            if prim == Primitive::Bool || prim == Primitive::LongDouble {
+                return Ok(false);
+            }
+            // SAFETY: a C sequence field (RawSeq layout).
+            if unsafe { &*(p as *const RawSeq) }.size == n {
+                return Ok(false); // same size: the generic path copies in place
+            }
+            let mut ahead = r.clone();
+            let src = ahead.take(prim.align(), total)?;
+            // SAFETY: exclusively borrowed sequence field; fini + init(0).
+            unsafe { resize(Flavor::C, f, p, 0) }?;
+            // SAFETY: plain C call returning the allocator by value.
+            let a = unsafe { c::rcutils_get_default_allocator() };
+            let alloc = a
+                .allocate
+                .ok_or_else(|| dinvalid(f, "no default allocator"))?;
+            // SAFETY: the default allocator's allocate with its own state.
+            let d = unsafe { alloc(total, a.state) } as *mut u8;
+            if d.is_null() {
+                return Err(DeserializeError::ResizeFailed {
+                    field: f.name.clone(),
+                    len: n,
+                });
+            }
+            // SAFETY: `d` has `total` writable bytes; `src` is `total` bytes
+            // of input that cannot overlap a fresh allocation.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), d, total) };
+            // SAFETY: a C sequence field; the storage is the default
+            // allocator's, as its fini expects.
+            let seq = unsafe { &mut *(p as *mut RawSeq) };
+            seq.data = d;
+            seq.size = n;
+            seq.capacity = n;
+            *r = ahead;
+            Ok(true)
+        }
+        Flavor::Cpp => {
+            let kind = cxx_vector_kind(prim);
+            if kind == 0 {
+                return Ok(false);
+            }
+            let mut ahead = r.clone();
+            let src = ahead.take(prim.align(), total)?;
+            // SAFETY: `p` is the std::vector of the type `kind` names
+            // (rosidl_generator_cpp's mapping); the shim copies n elements
+            // from `src` (total bytes) and catches exceptions.
+            let ok =
+                unsafe { renoir_cxx_vector_assign(p as *mut c_void, kind, src.as_ptr().cast(), n) };
+            if ok {
+                *r = ahead;
+            }
+            Ok(ok)
+        }
+    }
 }
 
 /// Resizes a sequence field.
