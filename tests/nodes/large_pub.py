@@ -1,16 +1,20 @@
 """Publish large sensor messages (Image, PointCloud2, LaserScan) at a fixed
-rate. Message `seq` carries `header.frame_id = "<seq> <crc32 of the bulk
-array, 8 hex>"` and the stamp taken right before publish; the bulk array
-is one of three precomputed payloads (so consecutive messages differ)."""
+rate. Message `seq` carries `header.frame_id = "<seq> <checksum>"` (the
+bulk array's common.fast_checksum, 16 hex digits) and the stamp taken right
+before publish; the bulk array is one of three precomputed random payloads
+(so consecutive messages differ).
+
+`--until-unmatched`: after the last message, stay until every subscriber
+has gone (at most `--linger` s). A publisher that exits unlinks its
+segments, and a subscriber still behind it loses the samples whose blob it
+had not mapped yet."""
 import argparse
 import time
-import zlib
-
 import numpy as np
 import rclpy
 from rclpy.node import Node
 
-from common import emit, qos_from
+from common import emit, fast_checksum, qos_from
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--topic", default="large")
@@ -24,6 +28,7 @@ ap.add_argument("--count", type=int, default=60)
 ap.add_argument("--qos", default="reliable,keep_last:5")
 ap.add_argument("--wait-match", type=int, default=1)
 ap.add_argument("--linger", type=float, default=1.0)
+ap.add_argument("--until-unmatched", action="store_true")
 a = ap.parse_args()
 
 rclpy.init()
@@ -46,20 +51,20 @@ for k in range(3):
     if a.kind == "image":
         m.height, m.width, m.encoding, m.step = a.height, a.width, "rgb8", a.width * 3
         m.data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
-        crc = zlib.crc32(m.data)
+        crc = fast_checksum(m.data)
     elif a.kind == "cloud":
         m.height, m.width, m.point_step, m.row_step, m.is_dense = 1, a.points, 16, n, True
         m.fields = [PointField(name=f, offset=4 * i, datatype=PointField.FLOAT32, count=1)
                     for i, f in enumerate(["x", "y", "z", "intensity"])]
         m.data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
-        crc = zlib.crc32(m.data)
+        crc = fast_checksum(m.data)
     else:
         m.angle_min, m.angle_max = -3.14159, 3.14159
         m.angle_increment = 2 * 3.14159 / a.rays
         m.range_min, m.range_max, m.scan_time = 0.1, 30.0, 1.0 / a.hz
         m.ranges = rng.uniform(0.1, 30.0, n).astype(np.float32)
         m.intensities = rng.uniform(0, 100, n).astype(np.float32)
-        crc = zlib.crc32(m.ranges) ^ zlib.crc32(m.intensities)
+        crc = fast_checksum(m.ranges) ^ fast_checksum(m.intensities)
     msgs.append((m, crc))
 
 pub = node.create_publisher(T, a.topic, qos_from(a.qos))
@@ -80,7 +85,7 @@ for seq in range(a.count):
     else:
         late += 1
     m, crc = msgs[seq % 3]
-    m.header.frame_id = f"{seq} {crc:08x}"
+    m.header.frame_id = f"{seq} {crc:016x}"
     now = time.time_ns()
     m.header.stamp.sec, m.header.stamp.nanosec = now // 10**9, now % 10**9
     pub.publish(m)
@@ -91,6 +96,8 @@ emit(event="done", sent=a.count, seconds=round(secs, 3), hz=round(a.count / secs
      late=late, subscribers=pub.get_subscription_count())
 end = time.time() + a.linger
 while time.time() < end:
+    if a.until_unmatched and pub.get_subscription_count() == 0:
+        break
     rclpy.spin_once(node, timeout_sec=0.05)
 node.destroy_node()
 rclpy.shutdown()

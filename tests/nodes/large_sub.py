@@ -1,7 +1,7 @@
 """Receive large sensor messages and verify each one's content.
 
-`--check crc` (tests/nodes/large_pub.py): frame_id "<seq> <crc32>", the
-crc32 of the bulk array is recomputed. `--check gradient`
+`--check checksum` (tests/nodes/large_pub.py): frame_id "<seq> <checksum>", the
+checksum of the bulk array (common.fast_checksum) is recomputed. `--check gradient`
 (renoir_core/examples/native_camera.rs): frame_id "camera <k>", pixel byte
 i must be (i + k) % 251, and the image must be rgb8 with step 3 x width.
 Emits one `msg` line per message (seq, ok, latency from header.stamp) and a
@@ -9,18 +9,16 @@ Emits one `msg` line per message (seq, ok, latency from header.stamp) and a
 without one (once something arrived), or at `--timeout`."""
 import argparse
 import time
-import zlib
-
 import numpy as np
 import rclpy
 from rclpy.node import Node
 
-from common import emit, qos_from
+from common import emit, fast_checksum, qos_from
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--topic", default="large")
 ap.add_argument("--kind", choices=["image", "cloud", "scan"], default="image")
-ap.add_argument("--check", choices=["crc", "gradient"], default="crc")
+ap.add_argument("--check", choices=["checksum", "gradient"], default="checksum")
 ap.add_argument("--qos", default="reliable,keep_last:5")
 ap.add_argument("--expect", type=int, default=0)
 ap.add_argument("--idle", type=float, default=2.0)
@@ -55,10 +53,10 @@ def check(m):
         return k, ok, len(d)
     seq_s, crc_s = m.header.frame_id.split()
     if a.kind == "scan":
-        crc = zlib.crc32(m.ranges) ^ zlib.crc32(m.intensities)
+        crc = fast_checksum(m.ranges) ^ fast_checksum(m.intensities)
         size = 4 * (len(m.ranges) + len(m.intensities))
     else:
-        crc = zlib.crc32(m.data)
+        crc = fast_checksum(m.data)
         size = len(m.data)
     return int(seq_s), crc == int(crc_s, 16), size
 
