@@ -137,3 +137,25 @@ def test_sigkill_publisher_mid_stream(ros):
     print("DELIVERY " + json.dumps({"test": "sigkill_publisher",
                                     "received": [d["received"] for d in dones],
                                     "subs_exited_s_after_kill": round(time.time() - t, 2)}))
+
+
+def test_publisher_exits_while_subscriber_lags(ros):
+    """The publisher sends 20 frames and exits at once while the subscriber
+    is stalled: the frames whose blob segments the subscriber had not mapped
+    yet are gone with the publisher (unlinked), so they are lost, but the
+    subscriber must get what it can and go on (rmw_take skips them
+    instead of failing, which would raise in rclpy's executor)."""
+    n = 20
+    qos = f"reliable,keep_last:{n}"
+    sub = ros.spawn("large_sub.py", "--qos", qos, "--idle", "1.5", "--stall", "1.5")
+    sub.wait_for("ready")
+    pub = ros.spawn("large_pub.py", "--count", n, "--hz", 100, "--qos", qos,
+                    "--wait-match", 1, "--linger", 0)
+    pub.wait_for("done", timeout=30)
+    assert pub.finish() == 0
+    d = sub.wait_for("done", timeout=30)
+    assert sub.finish() == 0, "".join(sub.err)[-2000:]
+    assert d["received"] >= 1 and d["bad"] == 0
+    assert d["seqs"] == sorted(set(d["seqs"]))
+    print("DELIVERY " + json.dumps({"test": "publisher_exits_while_lagging", "sent": n,
+                                    "received": d["received"]}))

@@ -93,7 +93,10 @@ fn main() {
     // The driver's source: the gradient, one period longer than a frame, so
     // frame k is the window starting at k % 251.
     let pattern: Vec<u8> = (0..n + PERIOD).map(|i| (i % PERIOD) as u8).collect();
-    println!(r#"{{"event": "ready", "topic": "{}", "bytes": {n}}}"#, a.topic);
+    println!(
+        r#"{{"event": "ready", "topic": "{}", "bytes": {n}}}"#,
+        a.topic
+    );
 
     let t0 = Instant::now();
     while p.matched_subscribers() < a.wait_subs && t0.elapsed() < Duration::from_secs(20) {

@@ -24,6 +24,8 @@ ap.add_argument("--expect", type=int, default=0)
 ap.add_argument("--idle", type=float, default=2.0)
 ap.add_argument("--timeout", type=float, default=30.0)
 ap.add_argument("--name", default="large_sub")
+ap.add_argument("--stall", type=float, default=0.0,
+                help="sleep this long in the first callback (a lagging subscriber)")
 a = ap.parse_args()
 
 if a.kind == "image":
@@ -68,6 +70,8 @@ def on_msg(m):
     except Exception as e:  # a malformed frame_id is a bad message too
         emit(event="error", what=repr(e))
         seq, ok, size = -1, False, 0
+    if state["n"] == 0 and a.stall:
+        time.sleep(a.stall)
     state["n"] += 1
     state["bad"] += 0 if ok else 1
     state["bytes"] += size

@@ -150,7 +150,7 @@ impl Sink for Writer<'_> {
         Ok(())
     }
     fn reserve(&mut self, n: usize) -> Result<Range<usize>, CdrError> {
-        let end = self.pos.checked_add(n).unwrap_or(usize::MAX);
+        let end = self.pos.saturating_add(n);
         if end > self.buf.len() {
             return Err(CdrError::BufferTooSmall {
                 need: end,
