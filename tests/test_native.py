@@ -38,6 +38,13 @@ def test_native_camera_to_rclpy(ros):
     # The core matched the rclpy subscription: same topic name, type name
     # and RIHS01 type hash as rmw_renoir registers.
     assert cam.wait_for("matched", timeout=30)["count"] == 1
+    # The ROS graph shows the native publisher like any other node's.
+    obs = ros.spawn("observer.py", "--topic", topic, "--period", "0.1", "--timeout", "10")
+    g = obs.wait_for("graph", timeout=20, pred=lambda d: d["pubs"] == 1)
+    assert ["native_camera", "/"] in g["nodes"]
+    assert [topic, ["sensor_msgs/msg/Image"]] in g["topics"]
+    pinfo = [i for i in g["infos"] if i["kind"] == "pub"]
+    assert pinfo[0]["node"] == "native_camera" and pinfo[0]["type"] == "sensor_msgs/msg/Image"
     done = cam.wait_for("done", timeout=30)
     got = sub.wait_for("done", timeout=30)
     print("DELIVERY " + json.dumps({
@@ -49,6 +56,7 @@ def test_native_camera_to_rclpy(ros):
     # Every frame, in order, every pixel as written.
     assert got["bad"] == 0 and got["seqs"] == list(range(n))
     assert cam.finish() == 0 and sub.finish() == 0
+    obs.p.terminate()
 
 
 def test_native_camera_best_effort_to_sensor_qos(ros):
