@@ -9,7 +9,7 @@
 //! ```no_run
 //! use renoir_core::registry::Domain;
 //! use renoir_core::topic::Qos;
-//! use renoir_core::wire::sensor_msgs::{Header, Image, ImageLoan};
+//! use renoir_core::wire::sensor_msgs::{Header, Image, ImageLoan, WireType};
 //!
 //! let d = Domain::join(0)?;
 //! let node = d.add_node("camera_driver", "/", "")?;
