@@ -7,16 +7,24 @@ Needs the example binary next to the library under test:
 `cargo build --release -p renoir_core --example native_camera`
 (scripts/test.sh's e2e stage builds it)."""
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import conftest
 
 
 def native_camera():
-    exe = conftest.RMW_LIB.parent / "examples" / "native_camera"
-    assert exe.is_file(), (f"{exe} missing: run `cargo build --release -p renoir_core "
-                           "--example native_camera`")
-    return exe
+    """Next to the library under test, else in the cargo target directory."""
+    cands = [conftest.RMW_LIB.parent / "examples" / "native_camera"]
+    if os.environ.get("CARGO_TARGET_DIR"):
+        cands.append(Path(os.environ["CARGO_TARGET_DIR"]) / "release/examples/native_camera")
+    cands.append(conftest.ROOT / "target/release/examples/native_camera")
+    for c in cands:
+        if c.is_file():
+            return c
+    raise AssertionError("native_camera not found (run `cargo build --release -p renoir_core "
+                         "--example native_camera`); tried " + ", ".join(map(str, cands)))
 
 
 def spawn_native(ros, *args):
