@@ -92,10 +92,27 @@ impl Subscription {
             *announced = announced.saturating_sub(1);
             return Ok(Some(s));
         }
-        while let Some(s) = self.inner.take()? {
-            *announced = announced.saturating_sub(1);
-            if self.acceptable(&s) {
-                return Ok(Some(Held::Shm(s)));
+        loop {
+            match self.inner.take() {
+                Ok(Some(s)) => {
+                    *announced = announced.saturating_sub(1);
+                    if self.acceptable(&s) {
+                        return Ok(Some(Held::Shm(s)));
+                    }
+                }
+                Ok(None) => break,
+                // The core has moved past a sample it cannot read: e.g. a
+                // publisher that exited before we mapped the blob segment
+                // of a large sample (its files are unlinked at exit). That
+                // sample is lost; failing the take instead would raise in
+                // rclpy's executor and end the subscriber.
+                Err(e) => {
+                    *announced = announced.saturating_sub(1);
+                    crate::log::warn(&format!(
+                        "topic '{}': sample lost: {e}",
+                        self.topic.to_string_lossy()
+                    ))
+                }
             }
         }
         // The transport is empty: only what waits locally stays announced.
