@@ -133,6 +133,7 @@ pub fn create_endpoint(
             qos: q,
             kind,
             payload_hint: payload_hint(&q),
+            accept_foreign_hash: None,
         },
     ))
 }
