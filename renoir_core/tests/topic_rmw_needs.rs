@@ -304,9 +304,9 @@ fn foreign_type_hashes_match_only_when_accepted() {
         let mut plain = spec("/evo", Qos::reliable(10));
         plain.type_hash = [1; 32];
         let mut refusing = plain.clone();
-        refusing.accept_foreign_hash = Some(HashFilter::new(|_| false));
+        refusing.accept_foreign_hash = Some(HashFilter::new(|_, _| false));
         let mut accepting = plain.clone();
-        accepting.accept_foreign_hash = Some(HashFilter::new(|h| *h == [2; 32]));
+        accepting.accept_foreign_hash = Some(HashFilter::new(|h, _| *h == [2; 32]));
         let s_plain = d.create_subscriber(&n, plain).unwrap();
         let s_ref = d.create_subscriber(&n, refusing).unwrap();
         let s_acc = d.create_subscriber(&n, accepting).unwrap();

@@ -218,19 +218,23 @@ pub struct TopicSpec {
     pub accept_foreign_hash: Option<HashFilter>,
 }
 
-/// A predicate on a publisher's type hash (see
-/// [`TopicSpec::accept_foreign_hash`]). Called while the subscriber looks
-/// for publishers to attach to (on graph changes); it must not block long
+/// A predicate on a publisher's type hash and gid (see
+/// [`TopicSpec::accept_foreign_hash`]; the gid tells the caller whose
+/// samples need migrating: `SampleInfo::publisher_gid` carries it). Called
+/// while the subscriber looks for publishers to attach to (on graph
+/// changes, also for publishers already attached); it must not block long
 /// and must not call back into that subscriber.
 #[derive(Clone)]
-pub struct HashFilter(pub std::sync::Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>);
+#[allow(clippy::type_complexity)]
+pub struct HashFilter(pub std::sync::Arc<dyn Fn(&[u8; 32], &[u8; 16]) -> bool + Send + Sync>);
 
 impl HashFilter {
-    pub fn new(f: impl Fn(&[u8; 32]) -> bool + Send + Sync + 'static) -> HashFilter {
+    pub fn new(f: impl Fn(&[u8; 32], &[u8; 16]) -> bool + Send + Sync + 'static) -> HashFilter {
         HashFilter(std::sync::Arc::new(f))
     }
-    pub fn accepts(&self, hash: &[u8; 32]) -> bool {
-        (self.0)(hash)
+    /// Whether publisher `gid` with type hash `hash` may be attached to.
+    pub fn accepts(&self, hash: &[u8; 32], gid: &[u8; 16]) -> bool {
+        (self.0)(hash, gid)
     }
 }
 

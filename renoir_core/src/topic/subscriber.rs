@@ -602,7 +602,7 @@ impl SubInner {
                                 .spec
                                 .accept_foreign_hash
                                 .as_ref()
-                                .is_some_and(|f| f.accepts(&p.type_hash))
+                                .is_some_and(|f| f.accepts(&p.type_hash, &p.gid))
                     })
                     .map(|p| Candidate {
                         ep: p.ep,
