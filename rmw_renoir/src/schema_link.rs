@@ -23,7 +23,8 @@
 //! Release after the blob, readers load it with Acquire.
 
 use msg_support::schema::{
-    evolve, layout_from_schema, migrate_cdr, schema_of_type_support, CdrMigration,
+    evolve, layout_from_schema, migrate_cdr, schema_of, schema_of_type_support, version_of_hash,
+    CdrMigration,
 };
 use msg_support::{MessageLayout, MessageTypeSupport};
 use renoir_core::platform::shm;
@@ -46,7 +47,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Logical region name of `pid`'s schemas for `hash` in `domain`.
-fn region_name(domain: u32, pid: u32, hash: &[u8; 32]) -> String {
+pub fn region_name(domain: u32, pid: u32, hash: &[u8; 32]) -> String {
     format!("{domain}_schema_{pid}_{}", hex(&hash[..8]))
 }
 
@@ -83,7 +84,20 @@ impl Drop for SchemaRef {
 
 /// The registry blob describing `ts` (root + nested schemas).
 pub fn blob_of(ts: &MessageTypeSupport) -> Result<Vec<u8>, String> {
-    let schemas = schema_of_type_support(ts).map_err(|e| e.to_string())?;
+    registry_blob(schema_of_type_support(ts).map_err(|e| e.to_string())?)
+}
+
+/// The registry blob describing `layout` at RIHS01 `hash` (for layouts
+/// without a type support, e.g. in tests).
+pub fn blob_of_layout(layout: &MessageLayout, hash: &[u8; 32]) -> Result<Vec<u8>, String> {
+    let th = msg_support::TypeHash {
+        version: 1,
+        value: *hash,
+    };
+    registry_blob(schema_of(layout, version_of_hash(Some(&th))).map_err(|e| e.to_string())?)
+}
+
+fn registry_blob(schemas: msg_support::schema::LayoutSchemas) -> Result<Vec<u8>, String> {
     let mut reg = SchemaRegistry::new();
     schemas
         .persistable()
