@@ -59,12 +59,14 @@ struct Published {
     users: usize,
 }
 
-static PUBLISHED: Mutex<Option<HashMap<(u32, [u8; 32]), Published>>> = Mutex::new(None);
+/// (domain, type hash).
+type TypeKey = (u32, [u8; 32]);
+static PUBLISHED: Mutex<Option<HashMap<TypeKey, Published>>> = Mutex::new(None);
 
 /// Keeps this process's schema region of one type alive (see the module
 /// docs); the last one dropped unlinks it.
 pub struct SchemaRef {
-    key: (u32, [u8; 32]),
+    key: TypeKey,
 }
 
 impl Drop for SchemaRef {
