@@ -13,6 +13,9 @@ use rmw_renoir::schema_link::{self as link, create_region, region_name};
 fn set_prefix() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        if std::env::var_os(CHILD).is_some() {
+            return; // a child of a test here: its parent's prefix
+        }
         let base = std::env::var("RENOIR_SHM_PREFIX").unwrap_or_else(|_| "rmw".into());
         std::env::set_var(
             "RENOIR_SHM_PREFIX",
@@ -22,6 +25,8 @@ fn set_prefix() {
 }
 
 const TY: &str = "evo_msgs/msg/Reading";
+/// Set in a child process started by a test (its domain).
+const CHILD: &str = "SCHEMA_LINK_CHILD_DOMAIN";
 
 fn prim(name: &str, p: Primitive) -> CdrField {
     (name.into(), FieldType::Primitive(p), Arity::Single)
@@ -193,4 +198,38 @@ fn own_regions_are_swept_at_exit() {
     assert!(path.exists());
     link::sweep_own(d);
     assert!(!path.exists());
+}
+
+#[test]
+fn regions_of_dead_processes_are_swept_by_the_next_member() {
+    set_prefix();
+    if let Some(d) = std::env::var_os(CHILD) {
+        // The child: publish and die without any cleanup.
+        let d: u32 = d.to_str().unwrap().parse().unwrap();
+        std::mem::forget(publish(d, 1));
+        std::process::exit(0);
+    }
+    let d = 905;
+    let st = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "regions_of_dead_processes_are_swept_by_the_next_member",
+        ])
+        .env(CHILD, d.to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let stem = renoir_core::platform::shm::file_name(&format!("{d}_schema_"));
+    let ours = || {
+        std::fs::read_dir(renoir_core::platform::shm::shm_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&stem)))
+            .count()
+    };
+    assert_eq!(ours(), 1, "the child's region is left behind");
+    // Its schema is still readable until then.
+    assert!(link::load(d, TY, &hash(1)).is_ok());
+    link::sweep_dead(d);
+    assert_eq!(ours(), 0, "the dead child's region was not reclaimed");
 }
