@@ -275,6 +275,56 @@ pub fn load(domain: u32, type_name: &str, hash: &[u8; 32]) -> Result<Loaded, Str
     Err(last)
 }
 
+/// Every type version published in `domain` (one entry per type hash,
+/// sorted by type name and version): the schema registry of the bus.
+/// Regions that cannot be read are skipped.
+pub fn bus(domain: u32) -> Vec<Loaded> {
+    let logical = format!("{domain}_schema_");
+    let stem = shm::file_name(&logical);
+    let Ok(rd) = std::fs::read_dir(shm::shm_dir()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Loaded> = Vec::new();
+    for e in rd.flatten() {
+        let Some(file) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if !file.starts_with(&stem) {
+            continue;
+        }
+        let name = format!("{logical}{}", &file[stem.len()..]);
+        let Ok(blob) = Region::open(&name, Backend::Shm, Access::ReadOnly)
+            .map_err(|e| e.to_string())
+            .and_then(|r| read_region(&r))
+        else {
+            continue;
+        };
+        let Ok(registry) = SchemaRegistry::from_blob(&blob) else {
+            continue;
+        };
+        // The root is the schema whose version carries a RIHS01 hash
+        // (nested ones carry a fingerprint).
+        let Some(root) = registry
+            .iter()
+            .find(|s| s.version.build.as_str().starts_with("rihs01."))
+            .cloned()
+        else {
+            continue;
+        };
+        if out
+            .iter()
+            .any(|l| l.root.version == root.version && l.root.name == root.name)
+        {
+            continue;
+        }
+        out.push(Loaded { registry, root });
+    }
+    out.sort_by(|a, b| {
+        (a.root.name.as_str(), &a.root.version).cmp(&(b.root.name.as_str(), &b.root.version))
+    });
+    out
+}
+
 // ---------------------------------------------------------------------------
 // Verdicts
 

@@ -64,6 +64,15 @@ fn compatible_versions_migrate_and_breaking_ones_name_the_field() {
     set_prefix();
     let d = 901;
     let _r: Vec<Region> = (1..=3).map(|v| publish(d, v)).collect();
+    // The bus's registry lists the three versions (the hash in each
+    // version's build metadata).
+    let bus = link::bus(d);
+    assert_eq!(bus.len(), 3);
+    for (l, v) in bus.iter().zip(1u8..) {
+        assert_eq!(l.root.name, TY);
+        let want = format!("rihs01.{}", format!("{v:02x}").repeat(32));
+        assert_eq!(l.root.version.build.as_str(), want);
+    }
     for v in 1..=3 {
         let l = link::load(d, TY, &hash(v)).unwrap();
         assert_eq!(l.root.name, TY);
