@@ -473,11 +473,16 @@ impl Incoming {
         true
     }
 
+    /// Whether a publisher of another version was ever accepted.
+    pub fn has_foreign(&self) -> bool {
+        // SYNC POINT: pairs with the Release in `accept`.
+        self.any_foreign.load(Ordering::Acquire)
+    }
+
     /// Migrates `bytes` from publisher `gid` if it writes another version.
     pub fn route(&self, gid: &[u8; 16], bytes: &[u8]) -> Route {
-        // SYNC POINT: fast path for subscriptions that never met another
-        // version; pairs with the Release in `accept`.
-        if !self.any_foreign.load(Ordering::Acquire) {
+        // Fast path for subscriptions that never met another version.
+        if !self.has_foreign() {
             return Route::Native;
         }
         let Some(v) = lock(&self.foreign).get(gid).cloned() else {

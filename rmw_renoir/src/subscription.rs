@@ -207,7 +207,10 @@ impl Waitable for Subscription {
         if !lock(&self.pending).is_empty() {
             return true;
         }
-        let filtering = self.ignore_local || lock(&self.filter).is_some();
+        // Samples of another version may fail to migrate (dropped): pull
+        // them through too, or rmw_wait would spin on them.
+        let filtering =
+            self.ignore_local || lock(&self.filter).is_some() || self.incoming.has_foreign();
         if !filtering {
             return self.inner.has_data();
         }
