@@ -142,12 +142,23 @@ def test_breaking_change_does_not_deliver_and_reports_incompatible_type(ros, evo
         assert "`value`" in err, err[-2000:]
 
 
-def _compatible_pair(ros, prefixes, pub_ver, sub_ver):
+def _compatible_pair(ros, prefixes, pub_ver, sub_ver, pub_first=False):
     """Runs a publisher of one version and a subscription of another; returns
-    the messages received and checks that no incompatible-type event fired."""
-    sub = ros.spawn("evo_node.py", "sub", "--duration", "4", **_env_for(ros, prefixes, sub_ver))
-    sub.wait_for("ready")
-    pub = ros.spawn("evo_node.py", "pub", "--duration", "3", **_env_for(ros, prefixes, pub_ver))
+    the messages received and checks that no incompatible-type event fired.
+    `pub_first`: the subscription joins a publisher already running (the
+    publisher judges the pair first)."""
+    if pub_first:
+        pub = ros.spawn("evo_node.py", "pub", "--duration", "5",
+                        **_env_for(ros, prefixes, pub_ver))
+        pub.wait_for("ready")
+        sub = ros.spawn("evo_node.py", "sub", "--duration", "3",
+                        **_env_for(ros, prefixes, sub_ver))
+    else:
+        sub = ros.spawn("evo_node.py", "sub", "--duration", "4",
+                        **_env_for(ros, prefixes, sub_ver))
+        sub.wait_for("ready")
+        pub = ros.spawn("evo_node.py", "pub", "--duration", "3",
+                        **_env_for(ros, prefixes, pub_ver))
     sub.wait_for("done", timeout=30)
     done = pub.wait_for("done", timeout=30)
     assert done["sent"] >= 10
@@ -167,7 +178,8 @@ def test_new_publisher_reaches_old_subscriber(ros, evo_prefixes):
 
 def test_old_publisher_reaches_new_subscriber(ros, evo_prefixes):
     # v1 -> v2: the field v1 does not have arrives as its default (0.0).
-    got = _compatible_pair(ros, evo_prefixes, "v1", "v2")
+    # The publisher runs first here (the other order than the test above).
+    got = _compatible_pair(ros, evo_prefixes, "v1", "v2", pub_first=True)
     assert all(m["accuracy"] == 0.0 for m in got)
 
 
