@@ -1,15 +1,16 @@
 """Two versions of one message type on one topic.
 
-A session-scoped fixture builds `evo_msgs/msg/Reading` in versions into
-their own install prefixes (colcon + rosidl generators from the venv); a
-publisher runs with one prefix and a subscriber with another.
+A session-scoped fixture builds `evo_msgs/msg/Reading` in three versions
+into their own install prefixes (colcon + rosidl generators from the venv);
+a publisher runs with one prefix and a subscriber with another.
 
-What rmw_renoir does today (docs/schema-evolution.md §12): endpoints of the
-same type name whose type hashes differ do not exchange samples, and both
-sides get the incompatible-type event plus a warning naming the topic and
-both hashes. Migration of compatible versions is not wired yet, so only the
-breaking pair (v3 changes `value` to a string) is asserted on, next to a
-same-version control."""
+rmw_renoir (docs/schema-evolution.md §12): every endpoint publishes its
+type's schemas in shared memory; a subscription attaches to a publisher of
+another version when `evolve(publisher, subscription)` gives a plan and
+migrates each sample (v1 <-> v2: `accuracy` appended, filled with its zero
+default one way, dropped the other). A breaking pair (v3 changes `value` to
+a string) exchanges nothing: both sides get the incompatible-type event
+once and log a warning that names the topic, the type and the field."""
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.colcon
 
 VERSIONS = {
     "v1": "uint64 stamp\nfloat64 value\n",
+    "v2": "uint64 stamp\nfloat64 value\nfloat32 accuracy\n",
     "v3": "uint64 stamp\nstring value\n",
 }
 
@@ -133,6 +135,55 @@ def test_breaking_change_does_not_deliver_and_reports_incompatible_type(ros, evo
     assert sum(d["change"] for d in pub.events("incompatible_type")) == 1
     assert pub.finish() == 0 and sub.finish() == 0
     # Both sides log which topic and which type versions disagree.
+    # ... and which field breaks the pair.
     for p in (sub, pub):
         err = "".join(p.err)
         assert "topic '/reading'" in err and "evo_msgs/msg/Reading" in err, err[-2000:]
+        assert "`value`" in err, err[-2000:]
+
+
+def _compatible_pair(ros, prefixes, pub_ver, sub_ver, pub_first=False):
+    """Runs a publisher of one version and a subscription of another; returns
+    the messages received and checks that no incompatible-type event fired.
+    `pub_first`: the subscription joins a publisher already running (the
+    publisher judges the pair first)."""
+    if pub_first:
+        pub = ros.spawn("evo_node.py", "pub", "--duration", "5",
+                        **_env_for(ros, prefixes, pub_ver))
+        pub.wait_for("ready")
+        sub = ros.spawn("evo_node.py", "sub", "--duration", "3",
+                        **_env_for(ros, prefixes, sub_ver))
+    else:
+        sub = ros.spawn("evo_node.py", "sub", "--duration", "4",
+                        **_env_for(ros, prefixes, sub_ver))
+        sub.wait_for("ready")
+        pub = ros.spawn("evo_node.py", "pub", "--duration", "3",
+                        **_env_for(ros, prefixes, pub_ver))
+    sub.wait_for("done", timeout=30)
+    done = pub.wait_for("done", timeout=30)
+    assert done["sent"] >= 10
+    assert not sub.events("incompatible_type") and not pub.events("incompatible_type")
+    assert pub.finish() == 0 and sub.finish() == 0
+    got = [d["msg"] for d in sub.events("msg")]
+    assert len(got) >= 10, "".join(sub.err)[-2000:]
+    assert all(m["value"] == m["stamp"] + 0.5 for m in got)
+    return got
+
+
+def test_new_publisher_reaches_old_subscriber(ros, evo_prefixes):
+    # v2 -> v1: the appended field is dropped, the others arrive intact.
+    got = _compatible_pair(ros, evo_prefixes, "v2", "v1")
+    assert all(sorted(m) == ["stamp", "value"] for m in got)
+
+
+def test_old_publisher_reaches_new_subscriber(ros, evo_prefixes):
+    # v1 -> v2: the field v1 does not have arrives as its default (0.0).
+    # The publisher runs first here (the other order than the test above).
+    got = _compatible_pair(ros, evo_prefixes, "v1", "v2", pub_first=True)
+    assert all(m["accuracy"] == 0.0 for m in got)
+
+
+def test_same_new_version_keeps_the_field(ros, evo_prefixes):
+    # Control for the two above: v2 -> v2 carries accuracy as published.
+    got = _compatible_pair(ros, evo_prefixes, "v2", "v2")
+    assert all(m["accuracy"] == 0.25 for m in got)

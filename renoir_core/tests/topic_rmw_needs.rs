@@ -4,7 +4,7 @@
 mod topic_common;
 
 use renoir_core::registry::Domain;
-use renoir_core::topic::{Qos, TopicSpec};
+use renoir_core::topic::{HashFilter, Qos, TopicSpec};
 use std::time::{Duration, Instant};
 use topic_common::*;
 
@@ -283,6 +283,48 @@ fn wait_attaches_subscribers_to_new_publishers() {
             seen = d.wait(seen, Some(Duration::from_millis(100)));
         }
         assert_eq!(p.matched_subscribers(), 1);
+    }
+    assert_clean(dom);
+}
+
+/// Schema evolution: a subscriber attaches to a publisher of the same type
+/// name with another (non-zero) type hash only when its
+/// `accept_foreign_hash` says yes for that hash, and graph info keeps each
+/// side's own hash.
+#[test]
+fn foreign_type_hashes_match_only_when_accepted() {
+    init();
+    let dom = 608;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let mut ps = spec("/evo", Qos::reliable(10));
+        ps.type_hash = [2; 32];
+        let p = d.create_publisher(&n, ps).unwrap();
+        let mut plain = spec("/evo", Qos::reliable(10));
+        plain.type_hash = [1; 32];
+        let mut refusing = plain.clone();
+        refusing.accept_foreign_hash = Some(HashFilter::new(|_, _| false));
+        let mut accepting = plain.clone();
+        accepting.accept_foreign_hash = Some(HashFilter::new(|h, _| *h == [2; 32]));
+        let s_plain = d.create_subscriber(&n, plain).unwrap();
+        let s_ref = d.create_subscriber(&n, refusing).unwrap();
+        let s_acc = d.create_subscriber(&n, accepting).unwrap();
+        assert_eq!(s_plain.matched_publishers(), 0);
+        assert_eq!(s_ref.matched_publishers(), 0);
+        assert_eq!(s_acc.matched_publishers(), 1);
+        assert_eq!(p.matched_subscribers(), 1);
+        p.publish_bytes(b"v2", 7).unwrap();
+        let smp = s_acc.take().unwrap().unwrap();
+        assert_eq!(&*smp, b"v2");
+        assert_eq!(smp.info().publisher_gid, p.gid());
+        drop(smp);
+        assert!(s_plain.take().unwrap().is_none());
+        assert!(s_ref.take().unwrap().is_none());
+        let g = d.graph();
+        let hash_of = |gid: [u8; 16]| g.endpoints.iter().find(|e| e.gid == gid).unwrap().type_hash;
+        assert_eq!(hash_of(p.gid()), [2; 32]);
+        assert_eq!(hash_of(s_acc.gid()), [1; 32]);
     }
     assert_clean(dom);
 }

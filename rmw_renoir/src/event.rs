@@ -261,15 +261,28 @@ impl EndpointEvents {
                 EndpointKind::Publisher => (&self.spec.qos, &e.qos),
                 _ => (&e.qos, &self.spec.qos),
             };
-            if e.type_name != self.spec.type_name
-                || different_hashes(&e.type_hash, &self.spec.type_hash)
+            // Another version of the type: compatible when the writer's
+            // samples migrate to the reader's version (schema_link).
+            let breaking = if e.type_name == self.spec.type_name
+                && different_hashes(&e.type_hash, &self.spec.type_hash)
             {
+                let (w, r) = match self.spec.kind {
+                    EndpointKind::Publisher => (&self.spec.type_hash, &e.type_hash),
+                    _ => (&e.type_hash, &self.spec.type_hash),
+                };
+                let v = crate::schema_link::judge(self.domain.id(), &e.type_name, w, r);
+                (!v.compatible()).then_some(v)
+            } else {
+                None
+            };
+            if e.type_name != self.spec.type_name || breaking.is_some() {
                 if st.type_bad.insert(e.gid) {
                     st.now.type_total += 1;
-                    if e.type_name == self.spec.type_name {
+                    if let Some(v) = &breaking {
                         crate::log::warn(&format!(
                             "topic '{}': {} {}/{} has type hash {} but this {} has {}: \
-                             the two versions of '{}' do not match, no samples flow between them",
+                             the two versions of '{}' are not compatible, no samples flow \
+                             between them: {}",
                             self.spec.name,
                             kind_word(e.kind),
                             e.node_namespace.trim_end_matches('/'),
@@ -278,6 +291,7 @@ impl EndpointEvents {
                             kind_word(self.spec.kind),
                             hex8(&self.spec.type_hash),
                             self.spec.type_name,
+                            v.reasons.join("; "),
                         ));
                     }
                 }
@@ -586,10 +600,9 @@ pub unsafe extern "C" fn rmw_event_set_callback(
     })
 }
 
-/// Two known type hashes (RIHS01) that differ: the core does not match such
-/// endpoints (same type name, another version of the type), so the pair is
-/// reported as an incompatible type. A zero hash means "unknown" and
-/// matches anything.
+/// Two known type hashes (RIHS01) that differ: another version of the type,
+/// matched only when it migrates (schema_link). A zero hash means
+/// "unknown" and matches anything.
 fn different_hashes(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let zero = [0u8; 32];
     *a != zero && *b != zero && a != b

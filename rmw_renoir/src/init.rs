@@ -33,6 +33,7 @@ extern "C" fn cleanup_at_exit() {
         for id in ids {
             renoir_core::registry::clean_domain(id);
             sweep_own_segments(id);
+            crate::schema_link::sweep_own(id);
             // Our own leftovers are gone now; drop the registry if we were last.
             renoir_core::registry::clean_domain(id);
         }
@@ -71,6 +72,9 @@ impl Context {
     pub fn new(domain_id: u32, enclave: String, localhost_only: bool) -> RResult<Arc<Self>> {
         let domain = Domain::join(domain_id)?;
         remember(&domain);
+        // Schema regions of processes that died (as the core reaps their
+        // endpoints on join).
+        crate::schema_link::sweep_dead(domain_id);
         Ok(Arc::new(Context {
             domain_id,
             domain,

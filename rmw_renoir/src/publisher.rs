@@ -30,6 +30,9 @@ pub struct Publisher {
     pub qos: Qos,
     pub events: Arc<EndpointEvents>,
     pub loans: crate::loan::Loans,
+    /// Keeps this type's schemas published for subscriptions of other
+    /// versions (schema_link).
+    _schema: Option<crate::schema_link::SchemaRef>,
 }
 
 impl Publisher {
@@ -134,6 +137,7 @@ pub fn create_endpoint(
             qos: q,
             kind,
             payload_hint: payload_hint(&q),
+            accept_foreign_hash: None,
         },
     ))
 }
@@ -211,6 +215,9 @@ pub unsafe extern "C" fn rmw_create_publisher(
             profile,
             EndpointKind::Publisher,
         )?;
+        // Before the endpoint appears in the graph: a subscription of
+        // another version that sees it finds its schemas.
+        let schema = crate::schema_link::publish(n.ctx.domain_id, &ty.ts);
         let inner = n.ctx.domain.create_publisher(&n.handle, spec.clone())?;
         crate::attach::attach_local(&n.ctx.domain, name);
         LOCAL_PUBLISHERS
@@ -226,6 +233,7 @@ pub unsafe extern "C" fn rmw_create_publisher(
             qos: q,
             events,
             loans: Default::default(),
+            _schema: schema,
         });
         NODE_PUBLISHERS
             .lock()

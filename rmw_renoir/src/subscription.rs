@@ -8,7 +8,7 @@ use crate::node;
 use crate::publisher::{create_endpoint, is_local, validate_topic};
 use crate::qos;
 use crate::sys::*;
-use crate::transport::{self, EndpointKind, Held, Qos, Sample, SampleInfo};
+use crate::transport::{self, EndpointKind, Held, Qos, SampleInfo};
 use crate::typesupport::MsgType;
 use crate::wait::Waitable;
 use std::collections::VecDeque;
@@ -68,10 +68,30 @@ pub struct Subscription {
     /// What `on_new_message` was told about (from `Subscriber::unread()`).
     announced: crate::listener::Announced,
     pub loans: crate::loan::Loans,
+    /// Samples of publishers of other, compatible versions of the type are
+    /// migrated here (schema_link); the schema ref keeps ours published.
+    incoming: Arc<crate::schema_link::Incoming>,
+    _schema: Option<crate::schema_link::SchemaRef>,
 }
 
 impl Subscription {
-    fn acceptable(&self, s: &Sample) -> bool {
+    /// The next sample from the transport in this subscription's version
+    /// of the type (schema evolution: samples of another version are
+    /// migrated, or dropped when that fails).
+    fn pull(&self) -> Result<Option<Held>, transport::TakeError> {
+        while let Some(s) = self.inner.take()? {
+            match self.incoming.route(&s.info().publisher_gid, &s) {
+                crate::schema_link::Route::Native => return Ok(Some(Held::Shm(s))),
+                crate::schema_link::Route::Migrated(b) => {
+                    return Ok(Some(Held::Owned(b.into_boxed_slice(), *s.info())))
+                }
+                crate::schema_link::Route::Drop => continue,
+            }
+        }
+        Ok(None)
+    }
+
+    fn acceptable(&self, s: &Held) -> bool {
         if self.ignore_local && is_local(&s.info().publisher_gid) {
             return false;
         }
@@ -93,11 +113,11 @@ impl Subscription {
             return Ok(Some(s));
         }
         loop {
-            match self.inner.take() {
+            match self.pull() {
                 Ok(Some(s)) => {
                     *announced = announced.saturating_sub(1);
                     if self.acceptable(&s) {
-                        return Ok(Some(Held::Shm(s)));
+                        return Ok(Some(s));
                     }
                 }
                 Ok(None) => break,
@@ -211,16 +231,19 @@ impl Waitable for Subscription {
         if !lock(&self.pending).is_empty() {
             return true;
         }
-        let filtering = self.ignore_local || lock(&self.filter).is_some();
+        // Samples of another version may fail to migrate (dropped): pull
+        // them through too, or rmw_wait would spin on them.
+        let filtering =
+            self.ignore_local || lock(&self.filter).is_some() || self.incoming.has_foreign();
         if !filtering {
             return self.inner.has_data();
         }
         // Pull samples through the filters so that rejected samples never
         // make rmw_wait return (and spin).
         let mut announced = self.announced.lock();
-        while let Ok(Some(s)) = self.inner.take() {
+        while let Ok(Some(s)) = self.pull() {
             if self.acceptable(&s) {
-                lock(&self.pending).push_back(Held::Shm(s));
+                lock(&self.pending).push_back(s);
                 return true;
             }
             *announced = announced.saturating_sub(1);
@@ -292,7 +315,7 @@ pub unsafe extern "C" fn rmw_create_subscription(
         let ty = unsafe { MsgType::resolve(type_support) }?;
         // SAFETY: options pointer from the caller.
         let filter = unsafe { parse_filter(opts.content_filter_options, &ty) }?;
-        let (q, spec) = create_endpoint(
+        let (q, mut spec) = create_endpoint(
             n,
             name,
             ty.type_name(),
@@ -300,6 +323,13 @@ pub unsafe extern "C" fn rmw_create_subscription(
             profile,
             EndpointKind::Subscriber,
         )?;
+        // Our schemas first (publishers of other versions judge against
+        // them once we are in the graph), then accept the publishers of
+        // versions that migrate to ours.
+        let schema = crate::schema_link::publish(n.ctx.domain_id, &ty.ts);
+        let incoming = crate::schema_link::Incoming::new(n.ctx.domain_id, ty.ts.clone());
+        let inc = incoming.clone();
+        spec.accept_foreign_hash = Some(transport::HashFilter::new(move |h, g| inc.accept(h, g)));
         let inner = Arc::new(n.ctx.domain.create_subscriber(&n.handle, spec.clone())?);
         let events = EndpointEvents::new(n.ctx.domain.clone(), spec, inner.gid());
         *lock(&events.lost_source) = Some(inner.clone());
@@ -321,6 +351,8 @@ pub unsafe extern "C" fn rmw_create_subscription(
             on_new_message: Mutex::new(None),
             announced: Default::default(),
             loans: Default::default(),
+            incoming,
+            _schema: schema,
         });
         let tp = s.topic.as_ptr();
         let can_loan = crate::loan::subscription_can_loan(&s.ty);

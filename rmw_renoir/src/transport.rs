@@ -9,9 +9,9 @@ pub use renoir_core::registry::{
     Domain, EndpointInfo, Graph, JoinError, NodeError, NodeHandle, NodeInfo, RegisterError,
 };
 pub use renoir_core::topic::{
-    qos_compatible, CreatePublisherError, CreateSubscriberError, Durability, EndpointKind, History,
-    Liveliness, PublishError, Publisher, Qos, Reliability, Sample, SampleInfo, SampleMut,
-    Subscriber, TakeError, TopicSpec,
+    qos_compatible, CreatePublisherError, CreateSubscriberError, Durability, EndpointKind,
+    HashFilter, History, Liveliness, PublishError, Publisher, Qos, Reliability, Sample, SampleInfo,
+    SampleMut, Subscriber, TakeError, TopicSpec,
 };
 
 use crate::ffi::RmwError;
@@ -76,6 +76,14 @@ impl Held {
     pub fn owned(s: Sample) -> Held {
         let info = *s.info();
         Held::Owned(s.to_vec().into_boxed_slice(), info)
+    }
+
+    /// This sample, copied out of shared memory if it is still there.
+    pub fn into_owned(self) -> Held {
+        match self {
+            Held::Shm(s) => Held::owned(s),
+            owned => owned,
+        }
     }
 
     pub fn info(&self) -> &SampleInfo {

@@ -1,7 +1,8 @@
 """Publish or subscribe evo_msgs/msg/Reading (whichever version is on
 PYTHONPATH) and report incompatible-type events.
 
-pub: publishes Reading(stamp=i, value=i + 0.5) every --period for --duration s.
+pub: publishes Reading(stamp=i, value=i + 0.5) every --period for --duration s
+(and accuracy=0.25 when the version has that field).
 sub: reports every message (all its fields) for --duration s."""
 import argparse
 import time
@@ -45,7 +46,10 @@ i = 0
 next_pub = time.time()
 while time.time() < end:
     if a.role == "pub" and time.time() >= next_pub:
-        pub.publish(Reading(stamp=i, value=i + 0.5))
+        m = Reading(stamp=i, value=i + 0.5)
+        if "accuracy" in fields:
+            m.accuracy = 0.25  # a field older versions drop
+        pub.publish(m)
         i += 1
         next_pub += a.period
     rclpy.spin_once(node, timeout_sec=0.01)

@@ -29,7 +29,8 @@ mod subscriber;
 #[cfg(not(loom))]
 pub use publisher::{CreatePublisherError, PublishError, Publisher, SampleMut};
 pub use qos::{
-    qos_compatible, Durability, EndpointKind, History, Liveliness, Qos, Reliability, TopicSpec,
+    qos_compatible, Durability, EndpointKind, HashFilter, History, Liveliness, Qos, Reliability,
+    TopicSpec,
 };
 #[cfg(not(loom))]
 pub use subscriber::{CreateSubscriberError, Sample, SampleInfo, Subscriber, TakeError};

@@ -210,7 +210,47 @@ pub struct TopicSpec {
     /// Expected payload size in bytes (0: unknown). Sizes the publisher's
     /// inline slots; larger samples get dedicated blob segments.
     pub payload_hint: usize,
+    /// Subscriber only: also attach to publishers of the same type name
+    /// whose (known, non-zero) type hash differs from `type_hash` when this
+    /// says yes for their hash (schema evolution: the caller migrates their
+    /// samples). `None`: only equal hashes match. The subscriber still
+    /// registers its own `type_hash`.
+    pub accept_foreign_hash: Option<HashFilter>,
 }
+
+/// A predicate on a publisher's type hash and gid (see
+/// [`TopicSpec::accept_foreign_hash`]; the gid tells the caller whose
+/// samples need migrating: `SampleInfo::publisher_gid` carries it). Called
+/// while the subscriber looks for publishers to attach to (on graph
+/// changes, also for publishers already attached); it must not block long
+/// and must not call back into that subscriber.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct HashFilter(pub std::sync::Arc<dyn Fn(&[u8; 32], &[u8; 16]) -> bool + Send + Sync>);
+
+impl HashFilter {
+    pub fn new(f: impl Fn(&[u8; 32], &[u8; 16]) -> bool + Send + Sync + 'static) -> HashFilter {
+        HashFilter(std::sync::Arc::new(f))
+    }
+    /// Whether publisher `gid` with type hash `hash` may be attached to.
+    pub fn accepts(&self, hash: &[u8; 32], gid: &[u8; 16]) -> bool {
+        (self.0)(hash, gid)
+    }
+}
+
+impl std::fmt::Debug for HashFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashFilter(..)")
+    }
+}
+
+/// Two filters are equal when they are the same closure.
+impl PartialEq for HashFilter {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for HashFilter {}
 
 impl TopicSpec {
     pub fn new(name: impl Into<String>, type_name: impl Into<String>, qos: Qos) -> TopicSpec {
@@ -221,6 +261,7 @@ impl TopicSpec {
             qos,
             kind: EndpointKind::Publisher,
             payload_hint: 0,
+            accept_foreign_hash: None,
         }
     }
     pub fn hint(mut self, bytes: usize) -> TopicSpec {

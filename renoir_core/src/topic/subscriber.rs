@@ -596,6 +596,13 @@ impl SubInner {
                         p.type_hash == zero
                             || self.spec.type_hash == zero
                             || p.type_hash == self.spec.type_hash
+                            // Another version of the type that the caller
+                            // can migrate (asked once per graph change).
+                            || self
+                                .spec
+                                .accept_foreign_hash
+                                .as_ref()
+                                .is_some_and(|f| f.accepts(&p.type_hash, &p.gid))
                     })
                     .map(|p| Candidate {
                         ep: p.ep,
