@@ -34,6 +34,9 @@ extern "C" fn cleanup_at_exit() {
             renoir_core::registry::clean_domain(id);
             sweep_own_segments(id);
             crate::schema_link::sweep_own(id);
+            // And those of peers that died without a word (SIGKILL), as
+            // clean_domain does for their endpoints.
+            crate::schema_link::sweep_dead(id);
             // Our own leftovers are gone now; drop the registry if we were last.
             renoir_core::registry::clean_domain(id);
         }
