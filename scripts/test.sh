@@ -84,6 +84,8 @@ run_aarch64() {
 
 run_e2e() {
   cargo build --release -p rmw_renoir || return 1
+  # tests/test_native.py runs this example against rclpy subscribers.
+  cargo build --release -p renoir_core --example native_camera || return 1
   export RENOIR_RMW_LIB="$ROOT/target/release/librmw_renoir.so"
   local py="${RENOIR_ROS_PREFIX}/bin/python"
   [ -x "$py" ] || py=python3

@@ -68,6 +68,8 @@ _counter = itertools.count(1)
 
 def pytest_configure(config):
     global RMW_LIB, PRELOAD
+    config.addinivalue_line("markers", "slow: large-payload variants taking several seconds "
+                            "(part of the default run; deselect with -m 'not slow')")
     config.addinivalue_line("markers", "colcon: builds this repository with colcon "
                             "(deselect with -m 'not colcon')")
     RMW_LIB = _find_lib()

@@ -14,6 +14,8 @@
 //! - [`topic`]: publishers and subscribers with QoS — where a sample goes
 //!   when you publish.
 //! - [`cleanup`]: detection of dead owners and reclamation.
+//! - [`wire`]: CDR layouts of a few ROS sensor messages, for native
+//!   producers that write frames in place.
 //!
 //! See `docs/design.md` for the byte layout of every shared structure.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -35,3 +37,4 @@ pub mod registry;
 pub mod ring;
 pub mod schema;
 pub mod topic;
+pub mod wire;

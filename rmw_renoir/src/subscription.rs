@@ -88,12 +88,22 @@ impl Subscription {
         if let Some(s) = lock(&self.pending).pop_front() {
             return Ok(Some(s));
         }
-        while let Some(s) = self.inner.take()? {
-            if self.acceptable(&s) {
-                return Ok(Some(Held::Shm(s)));
+        loop {
+            match self.inner.take() {
+                Ok(Some(s)) if self.acceptable(&s) => return Ok(Some(Held::Shm(s))),
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(None),
+                // The core has moved past a sample it cannot read: e.g. a
+                // publisher that exited before we mapped the blob segment
+                // of a large sample (its files are unlinked at exit). That
+                // sample is lost; failing the take instead would raise in
+                // rclpy's executor and end the subscriber.
+                Err(e) => crate::log::warn(&format!(
+                    "topic '{}': sample lost: {e}",
+                    self.topic.to_string_lossy()
+                )),
             }
         }
-        Ok(None)
     }
 
     fn fill_info(&self, si: &SampleInfo, info: &mut rmw_message_info_t) {
