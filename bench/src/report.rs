@@ -445,6 +445,15 @@ pub fn sweep_row<'a>(rows: &'a [Row], key: &str, rmw: &str, take: &str) -> Optio
     rows.iter().find(|r| r.config == config && r.rmw == rmw)
 }
 
+/// A ratio with three decimals, more below 0.01 so it never reads 0.000x.
+pub fn fmt_ratio(x: f64) -> String {
+    if !x.is_finite() || x <= 0.0 {
+        return "-".into();
+    }
+    let prec = (2 - x.log10().floor() as i64).max(3) as usize;
+    format!("{x:.prec$}x")
+}
+
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -466,7 +475,7 @@ pub fn markdown(rows: &[Row]) -> String {
                 Some(x) => {
                     let peer = sweep_row(rows, m, PEER, "copy").and_then(|p| p.median.as_ref());
                     let ratio = match peer {
-                        Some(p) if rmw != PEER => format!("{:.3}x", x.p50_us / p.p50_us),
+                        Some(p) if rmw != PEER => fmt_ratio(x.p50_us / p.p50_us),
                         _ => "-".into(),
                     };
                     let partial = if r.status == "partial" {
@@ -743,6 +752,15 @@ mod tests {
     fn geometric_mean() {
         assert!((geomean(&[0.1, 10.0]).unwrap() - 1.0).abs() < 1e-12);
         assert_eq!(geomean(&[]), None);
+    }
+
+    #[test]
+    fn ratios_keep_three_significant_digits_when_small() {
+        assert_eq!(fmt_ratio(0.1), "0.100x");
+        assert_eq!(fmt_ratio(1.5), "1.500x");
+        assert_eq!(fmt_ratio(0.0177), "0.0177x");
+        assert_eq!(fmt_ratio(0.000314), "0.000314x");
+        assert_eq!(fmt_ratio(f64::NAN), "-");
     }
 
     #[test]
