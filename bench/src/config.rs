@@ -1,5 +1,5 @@
 //! What is measured: message types and sizes, rates, fan-out, take mode,
-//! and the two plans (`--quick`, `--full`).
+//! publisher (rcl or native), and the two plans (`--quick`, `--full`).
 
 use serde::Serialize;
 
@@ -138,6 +138,18 @@ impl Take {
     }
 }
 
+/// Who publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Pub {
+    /// `rcl_bench --role pub`: rcl_publish of a C message (on every rmw).
+    #[default]
+    Rcl,
+    /// `native_pub`: renoir_core::wire, the payload written in place in a
+    /// shared-memory slot, zero copies (only against rmw_renoir subscribers).
+    Native,
+}
+
 /// One benchmark configuration (run once per rmw and repeat).
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -151,17 +163,33 @@ pub struct Config {
     pub warmup: u64,
     /// Upper bound on measured publishing time (0 = none).
     pub duration_s: f64,
+    pub publisher: Pub,
 }
 
 impl Config {
     pub fn key(&self) -> String {
         format!(
-            "{}_{}_{}sub_{}",
+            "{}_{}_{}sub_{}{}",
             self.msg.key,
             self.rate_label(),
             self.subs,
-            self.take.as_str()
+            self.take.as_str(),
+            self.pub_suffix()
         )
+    }
+
+    /// "" for the rcl publisher, "_native" for the native one.
+    pub fn pub_suffix(&self) -> &'static str {
+        match self.publisher {
+            Pub::Rcl => "",
+            Pub::Native => "_native",
+        }
+    }
+
+    /// Whether this configuration runs on `rmw`: the native publisher speaks
+    /// only rmw_renoir's shared memory.
+    pub fn runs_on(&self, rmw: &str) -> bool {
+        self.publisher == Pub::Rcl || rmw == crate::report::RENOIR
     }
 
     pub fn rate_label(&self) -> String {
@@ -181,7 +209,11 @@ impl Config {
             },
             self.subs,
             self.take.as_str()
-        )
+        ) + if self.publisher == Pub::Native {
+            " native pub"
+        } else {
+            ""
+        }
     }
 
     /// Expected measured publishing time, seconds.
@@ -219,7 +251,13 @@ fn paced(m: &str, subs: usize, take: Take, count: u64) -> Config {
         // An rmw that cannot keep the rate sends fewer messages instead of
         // running into the deadline (msg/s then shows it).
         duration_s: count as f64 / rate * 1.5 + 1.0,
+        publisher: Pub::Rcl,
     }
+}
+
+fn native(mut c: Config) -> Config {
+    c.publisher = Pub::Native;
+    c
 }
 
 fn flat_out(m: &str, subs: usize, take: Take, duration_s: f64) -> Config {
@@ -235,6 +273,7 @@ fn flat_out(m: &str, subs: usize, take: Take, duration_s: f64) -> Config {
         count,
         warmup: 20,
         duration_s,
+        publisher: Pub::Rcl,
     }
 }
 
@@ -245,10 +284,18 @@ pub const SWEEP: &[&str] = &[
     "str64", "img1k", "scan1440", "img64k", "img1m", "pcl100k", "pcl1m", "img1080", "img4k",
 ];
 
+/// The sizes the native publisher writes (renoir_core::wire has Image,
+/// PointCloud2 and LaserScan; 1 KB and 64 KB are Images): the sweep without
+/// the 64 B std_msgs/String.
+pub const NATIVE_SWEEP: &[&str] = &[
+    "img1k", "scan1440", "img64k", "img1m", "pcl100k", "pcl1m", "img1080", "img4k",
+];
+
 /// The plan. Quick: a 30 Hz latency sweep over every size with 1 subscriber,
 /// copy take and loaned take, flat-out throughput at four sizes, and
 /// 4-subscriber fan-out of the 1080p image. Full: every size x {30 Hz, max}
-/// x {1, 4} subscribers x {copy, loan}.
+/// x {1, 4} subscribers x {copy, loan}. Both add the native publisher
+/// (30 Hz, 1 subscriber, loaned and copy take) over `NATIVE_SWEEP`.
 pub fn plan(mode: Mode) -> Vec<Config> {
     let mut v = Vec::new();
     match mode {
@@ -263,6 +310,12 @@ pub fn plan(mode: Mode) -> Vec<Config> {
                 v.push(flat_out(m, 1, Take::Copy, 1.5));
             }
             v.push(paced("img1080", 4, Take::Copy, 45));
+            for take in [Take::Loan, Take::Copy] {
+                for m in NATIVE_SWEEP {
+                    let count = if msg(m).bytes > 10_000_000 { 30 } else { 45 };
+                    v.push(native(paced(m, 1, take, count)));
+                }
+            }
         }
         Mode::Full => {
             for take in [Take::Copy, Take::Loan] {
@@ -271,6 +324,9 @@ pub fn plan(mode: Mode) -> Vec<Config> {
                         v.push(paced(m.key, subs, take, 300));
                         v.push(flat_out(m.key, subs, take, 5.0));
                     }
+                }
+                for m in NATIVE_SWEEP {
+                    v.push(native(paced(m, 1, take, 300)));
                 }
             }
         }
@@ -317,5 +373,28 @@ mod tests {
                 assert!(p.iter().any(|c| c.key() == key), "missing {key}");
             }
         }
+    }
+
+    #[test]
+    fn native_series_covers_the_wire_types_on_rmw_renoir_only() {
+        let p = plan(Mode::Quick);
+        for m in NATIVE_SWEEP {
+            assert!(matches!(
+                msg(m).args[1],
+                "image" | "pointcloud2" | "laserscan"
+            ));
+            for take in ["copy", "loan"] {
+                let key = format!("{m}_30hz_1sub_{take}_native");
+                let c = p.iter().find(|c| c.key() == key);
+                let c = c.unwrap_or_else(|| panic!("missing {key}"));
+                assert_eq!(c.publisher, Pub::Native);
+                assert!(c.runs_on(crate::report::RENOIR));
+                assert!(!c.runs_on(crate::report::PEER));
+                assert!(c.label().ends_with("native pub"), "{}", c.label());
+            }
+        }
+        assert!(!p.iter().any(|c| c.key() == "str64_30hz_1sub_loan_native"));
+        // The rcl configurations keep their keys (older results.json replot).
+        assert!(p.iter().any(|c| c.key() == "img1k_30hz_1sub_loan"));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod machine;
+pub mod pattern;
 pub mod plot;
 pub mod report;
 pub mod runner;

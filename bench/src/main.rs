@@ -98,6 +98,13 @@ fn find_renoir(cli: &Cli) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// The native publisher: built by cargo next to this driver.
+fn native_pub_exe() -> Option<PathBuf> {
+    let me = std::env::current_exe().ok()?;
+    let p = me.with_file_name("native_pub");
+    p.is_file().then_some(p)
+}
+
 fn rmws(cli: &Cli) -> Vec<Rmw> {
     let mut v = Vec::new();
     let want = |n: &str| cli.rmws.is_empty() || cli.rmws.iter().any(|r| r == n);
@@ -296,11 +303,15 @@ fn main() {
         }
     }
     println!(
-        "plan: {} configurations x {} rmw x {} repeats = {} runs; results in {}",
+        "plan: {} configurations ({} rmw, native publisher on rmw_renoir only) x {} repeats \
+         = {} runs; results in {}",
         plan.len(),
         rmws.len(),
         repeats,
-        plan.len() * rmws.len() * repeats,
+        plan.iter()
+            .map(|c| rmws.iter().filter(|r| c.runs_on(&r.name)).count())
+            .sum::<usize>()
+            * repeats,
         out_dir.display()
     );
 
@@ -311,15 +322,27 @@ fn main() {
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "renoirbench".into());
     let shm_prefix = format!("{shm_base}{}", std::process::id());
+    let native_exe = native_pub_exe();
+    if native_exe.is_none() && plan.iter().any(|c| c.publisher == config::Pub::Native) {
+        eprintln!(
+            "renoir-bench: no native_pub next to {} (cargo build --release -p renoir_bench \
+             builds it); the native series will fail",
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
     let env = Env {
         exe: Path::new(RCL_EXE),
+        native_exe: native_exe.as_deref(),
         ros_libs: ROS_LIBS,
         shm_prefix: &shm_prefix,
         log_dir: &log_dir,
         extra_env: &cli.extra_env,
     };
     let t_all = Instant::now();
-    let total = (plan.len() * rmws.len() * repeats) as u64;
+    let runs_of = |c: &Config| rmws.iter().filter(|r| c.runs_on(&r.name)).count();
+    let total = (plan.iter().map(runs_of).sum::<usize>() * repeats) as u64;
     let pb = ProgressBar::new(total);
     pb.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} eta {eta} {msg}")
@@ -335,6 +358,9 @@ fn main() {
     for (ci, cfg) in plan.iter().enumerate() {
         for rep in 0..repeats {
             for (ri, rmw) in rmws.iter().enumerate() {
+                if !cfg.runs_on(&rmw.name) {
+                    continue;
+                }
                 pb.set_message(format!("{} {} #{}", cfg.key(), rmw.name, rep + 1));
                 let outcome = if consecutive_fail[ri] >= cli.max_consecutive_failures {
                     RunOutcome {
@@ -406,6 +432,9 @@ fn main() {
     let mut rows: Vec<Row> = Vec::new();
     for (ci, cfg) in plan.iter().enumerate() {
         for (ri, rmw) in rmws.iter().enumerate() {
+            if !cfg.runs_on(&rmw.name) {
+                continue;
+            }
             let runs = std::mem::take(&mut results[ci][ri]);
             rows.push(report::make_row(cfg, &rmw.name, runs));
         }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use crate::report::{fmt_bytes, sweep_row, MemcpyRow, Row, PEER, RENOIR, SERIES};
+use crate::report::{
+    fmt_bytes, sweep_row, MemcpyRow, Row, NATIVE_COPY, NATIVE_LOAN, PEER, RENOIR, SERIES,
+};
 
 const FONT_CANDIDATES: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -196,10 +198,11 @@ fn has_rows(rows: &[Row], s: &Series) -> bool {
 }
 
 fn series_color(rmw: &str, take: &str) -> RGBColor {
-    if rmw == RENOIR && take == "loan" {
-        RGBColor(20, 150, 60)
-    } else {
-        color(rmw)
+    match (rmw, take) {
+        (RENOIR, "loan") => RGBColor(20, 150, 60),
+        (RENOIR, NATIVE_LOAN) => RGBColor(130, 50, 180),
+        (RENOIR, NATIVE_COPY) => RGBColor(230, 140, 20),
+        _ => color(rmw),
     }
 }
 
@@ -218,8 +221,8 @@ pub fn plots(
         acc
     });
 
-    // The three series (rmw_renoir copy, rmw_renoir loan, rmw_fastrtps_cpp
-    // copy), p50 bold; memcpy of the payload thin, as the physical scale.
+    // The sweep series (rmw_renoir copy and loan, native publisher + loan and
+    // + copy, rmw_fastrtps_cpp copy), p50 bold; memcpy of the payload thin, as the physical scale.
     let mut lat: Vec<Series> = SERIES
         .iter()
         .map(|(label, rmw, take)| Series {

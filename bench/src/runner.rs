@@ -1,5 +1,6 @@
-//! Runs one configuration once: spawns the subscriber processes and the
-//! publisher (`rcl_bench`), enforces every timeout, and collects what they
+//! Runs one configuration once: spawns the subscriber processes (`rcl_bench`)
+//! and the publisher (`rcl_bench`, or `native_pub` for the native series),
+//! enforces every timeout, and collects what they
 //! wrote. A run that times out, crashes or receives nothing comes back as a
 //! failure with its reason; nothing here waits without a bound.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, Pub};
 
 /// An rmw implementation to measure, and how to switch to it.
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +99,8 @@ pub struct RunOutcome {
 
 pub struct Env<'a> {
     pub exe: &'a Path,
+    /// The `native_pub` program (built with the driver), for `Pub::Native`.
+    pub native_exe: Option<&'a Path>,
     pub ros_libs: &'a str,
     pub shm_prefix: &'a str,
     pub log_dir: &'a Path,
@@ -178,9 +181,17 @@ impl Proc {
     }
 }
 
+/// What to start: the program and, for rcl programs, the rmw to preload.
+#[derive(Clone, Copy)]
+struct Exe<'a> {
+    path: &'a Path,
+    preload: Option<&'a Path>,
+}
+
 fn spawn(
     name: &str,
     env: &Env,
+    exe: &Exe,
     rmw: &Rmw,
     domain: u32,
     args: &[String],
@@ -199,7 +210,7 @@ fn spawn(
             ld = format!("{ld}:{old}");
         }
     }
-    let mut cmd = Command::new(env.exe);
+    let mut cmd = Command::new(exe.path);
     cmd.args(args)
         .arg("--out")
         .arg(&out)
@@ -218,7 +229,7 @@ fn spawn(
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr);
-    if let Some(p) = &rmw.preload {
+    if let Some(p) = exe.preload {
         cmd.env("LD_PRELOAD", p);
     }
     for (k, v) in env.extra_env {
@@ -319,9 +330,34 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
     let timeout = Duration::from_secs_f64(cfg.timeout_s());
     let hard = timeout + Duration::from_secs(5);
 
+    let rcl = Exe {
+        path: env.exe,
+        preload: rmw.preload.as_deref(),
+    };
+    // The native publisher links no rcl and no rmw: nothing to preload.
+    let pub_exe = match (cfg.publisher, env.native_exe) {
+        (Pub::Rcl, _) => Some(rcl),
+        (Pub::Native, Some(p)) => Some(Exe {
+            path: p,
+            preload: None,
+        }),
+        (Pub::Native, None) => None,
+    };
+
     let mut procs: Vec<Proc> = Vec::new();
-    let mut spawn_err = None;
+    let mut spawn_err = match pub_exe {
+        None => Some("no native_pub program (build renoir_bench's binaries)".to_owned()),
+        Some(_) if !cfg.runs_on(&rmw.name) => Some(format!(
+            "the native publisher cannot publish to {}",
+            rmw.name
+        )),
+        Some(_) => None,
+    };
+    let pub_exe = pub_exe.unwrap_or(rcl);
     for i in 0..cfg.subs {
+        if spawn_err.is_some() {
+            break;
+        }
         let mut a = base.clone();
         a.extend([
             "--role".into(),
@@ -333,7 +369,7 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
             "--lat-out".into(),
             dir.join(format!("sub{i}.lat")).display().to_string(),
         ]);
-        match spawn(&format!("sub{i}"), env, rmw, domain, &a, dir) {
+        match spawn(&format!("sub{i}"), env, &rcl, rmw, domain, &a, dir) {
             Ok(p) => procs.push(p),
             Err(e) => {
                 spawn_err = Some(format!("spawn sub{i}: {e}"));
@@ -349,7 +385,7 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
             "--subs".into(),
             cfg.subs.to_string(),
         ]);
-        match spawn("pub", env, rmw, domain, &a, dir) {
+        match spawn("pub", env, &pub_exe, rmw, domain, &a, dir) {
             Ok(p) => procs.push(p),
             Err(e) => spawn_err = Some(format!("spawn pub: {e}")),
         }
@@ -420,7 +456,9 @@ pub fn run(cfg: &Config, rmw: &Rmw, domain: u32, dir: &Path, env: &Env) -> RunOu
                 stderr_tail(dir, &p.name)
             )),
             Some(r) => {
-                if r.rmw != rmw.name && r.rmw != "?" {
+                // The native publisher reports "renoir_core::wire".
+                let native_pub = is_pub && cfg.publisher == Pub::Native;
+                if r.rmw != rmw.name && r.rmw != "?" && !native_pub {
                     reasons.push(format!("{} ran on {} not {}", p.name, r.rmw, rmw.name));
                 }
                 match r.status.as_str() {

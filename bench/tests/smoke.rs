@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use renoir_bench::config::{msg, Config, Take};
+use renoir_bench::config::{msg, Config, Pub, Take};
 use renoir_bench::runner::{self, Env, Rmw, Status};
 use renoir_bench::{RCL_EXE, ROS_LIBS};
 
@@ -37,6 +37,7 @@ fn one_small_run_on_fastrtps() {
         count: 20,
         warmup: 5,
         duration_s: 3.0,
+        publisher: Pub::Rcl,
     };
     let rmw = Rmw {
         name: "rmw_fastrtps_cpp".into(),
@@ -44,6 +45,7 @@ fn one_small_run_on_fastrtps() {
     };
     let env = Env {
         exe: Path::new(RCL_EXE),
+        native_exe: None,
         ros_libs: ROS_LIBS,
         shm_prefix: "renoirbenchsmoke",
         log_dir: &dir,
