@@ -9,6 +9,7 @@ use super::bindings::c;
 use crate::cdr::{align_up, copy_from_le, copy_to_le, Reader, Writer};
 use crate::error::{DeserializeError, SerializeError};
 use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
+use crate::validate;
 
 /// Arrays/sequences of plain nested messages are one memcpy (little-endian only).
 const PLAIN_FAST_PATH: bool = cfg!(target_endian = "little");
@@ -619,15 +620,9 @@ fn dinvalid(f: &Field, reason: &'static str) -> DeserializeError {
     }
 }
 
-/// Checks that every byte of a bool run is 0 or 1.
+/// Checks that every byte of a bool run just taken from `r` is 0 or 1.
 fn check_bools(r: &Reader<'_>, src: &[u8]) -> Result<(), DeserializeError> {
-    match src.iter().position(|&b| b > 1) {
-        None => Ok(()),
-        Some(i) => Err(DeserializeError::InvalidBool {
-            offset: r.position() - src.len() + i,
-            value: src[i],
-        }),
-    }
+    validate::check_bools(r.position() - src.len(), src)
 }
 
 /// Fills the message at `msg` from CDR.
@@ -654,18 +649,8 @@ pub(crate) unsafe fn read_message(
                 unsafe { read_elems(layout.flavor, f, &e, n, r, b) }?;
             }
             Arity::Sequence { bound } => {
-                let n = r.u32()? as usize;
-                if let Some(b) = bound {
-                    if n > b {
-                        return Err(DeserializeError::BoundExceeded {
-                            field: f.name.clone(),
-                            len: n,
-                            bound: b,
-                        });
-                    }
-                }
-                // Refuse lengths the remaining input cannot possibly hold before allocating.
-                r.need(n.saturating_mul(f.ty.min_cdr_size()))?;
+                // Refuses lengths the remaining input cannot possibly hold before allocating.
+                let n = validate::seq_len(f, bound, r)?;
                 if layout.flavor == Flavor::C {
                     // SAFETY: C sequence field of a valid message, exclusively borrowed.
                     if unsafe { b.try_borrow(f, p, n, r) }? {
@@ -923,28 +908,7 @@ unsafe fn read_one(
             Ok(())
         }
         FieldType::String { bound } => {
-            let len = r.u32()? as usize;
-            let content: &[u8] = if len == 0 {
-                &[]
-            } else {
-                let all = r.take(1, len)?;
-                let (last, body) = all.split_last().unwrap_or((&0, &[]));
-                if *last != 0 {
-                    return Err(DeserializeError::StringNotTerminated {
-                        field: f.name.clone(),
-                    });
-                }
-                body
-            };
-            if let Some(b) = bound {
-                if content.len() > *b {
-                    return Err(DeserializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len: content.len(),
-                        bound: *b,
-                    });
-                }
-            }
+            let content = validate::string_body(f, *bound, r)?;
             // A C string ends at its first NUL (what rmw_fastrtps' C type support
             // assigns too); std::string keeps every byte.
             let content = match (flavor, content.iter().position(|&b| b == 0)) {
@@ -979,26 +943,8 @@ unsafe fn read_one(
             }
         }
         FieldType::WString { bound } => {
-            let len = r.u32()? as usize;
-            if let Some(b) = bound {
-                if len > *b {
-                    return Err(DeserializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len,
-                        bound: *b,
-                    });
-                }
-            }
-            let raw = r.take(4, len.saturating_mul(4))?;
-            let mut units = Vec::with_capacity(len);
-            for ch in raw.chunks_exact(4) {
-                let v = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
-                let u = u16::try_from(v).map_err(|_| DeserializeError::InvalidWChar {
-                    field: f.name.clone(),
-                    value: v,
-                })?;
-                units.push(u);
-            }
+            let mut units = Vec::new();
+            let len = validate::wstring_units(f, *bound, r, |u| units.push(u))?;
             let ok = match flavor {
                 // SAFETY: `p` is an initialized U16String; assignn copies `len` units.
                 Flavor::C => unsafe {
