@@ -49,6 +49,18 @@ fn prims(r: &mut Reader<'_>, p: Primitive, n: usize) -> Result<Range<usize>, Des
     Ok(end - total..end)
 }
 
+/// `BoundExceeded` when a bounded field holds more than its bound.
+fn check_bound(f: &Field, len: usize, bound: Option<usize>) -> Result<(), DeserializeError> {
+    match bound {
+        Some(b) if len > b => Err(DeserializeError::BoundExceeded {
+            field: f.name.clone(),
+            len,
+            bound: b,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a sequence length for field `f`, checking its bound and that the
 /// remaining input can hold that many elements (before anyone allocates).
 pub(crate) fn seq_len(
@@ -57,15 +69,7 @@ pub(crate) fn seq_len(
     r: &mut Reader<'_>,
 ) -> Result<usize, DeserializeError> {
     let n = r.u32()? as usize;
-    if let Some(b) = bound {
-        if n > b {
-            return Err(DeserializeError::BoundExceeded {
-                field: f.name.clone(),
-                len: n,
-                bound: b,
-            });
-        }
-    }
+    check_bound(f, n, bound)?;
     r.need(n.saturating_mul(f.ty.min_cdr_size()))?;
     Ok(n)
 }
@@ -88,14 +92,8 @@ pub(crate) fn string_body<'a>(
             field: f.name.clone(),
         });
     }
-    match bound {
-        Some(b) if body.len() > b => Err(DeserializeError::BoundExceeded {
-            field: f.name.clone(),
-            len: body.len(),
-            bound: b,
-        }),
-        _ => Ok(body),
-    }
+    check_bound(f, body.len(), bound)?;
+    Ok(body)
 }
 
 /// Reads a CDR wstring of field `f` (length in UTF-16 units, each unit a
@@ -108,15 +106,7 @@ pub(crate) fn wstring_units(
     mut unit: impl FnMut(u16),
 ) -> Result<usize, DeserializeError> {
     let len = r.u32()? as usize;
-    if let Some(b) = bound {
-        if len > b {
-            return Err(DeserializeError::BoundExceeded {
-                field: f.name.clone(),
-                len,
-                bound: b,
-            });
-        }
-    }
+    check_bound(f, len, bound)?;
     let raw = r.take(4, len.saturating_mul(4))?;
     for ch in raw.chunks_exact(4) {
         let v = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
