@@ -382,6 +382,51 @@ struct RawMember {
     fns: MemberFns,
 }
 
+/// (namespace, name, member count, size, members array, init/fini) of a C
+/// or C++ introspection `MessageMembers` (same field names in both).
+macro_rules! members_info {
+    ($m:expr, $flavor:ident) => {
+        (
+            $m.message_namespace_,
+            $m.message_name_,
+            $m.member_count_,
+            $m.size_of_,
+            $m.members_ as *const c_void,
+            InitFn::$flavor {
+                init: $m.init_function,
+                fini: $m.fini_function,
+            },
+        )
+    };
+}
+
+/// A [`RawMember`] from a C or C++ introspection `MessageMember` (the two
+/// bindgen structs have the same field names); the flavor's resize
+/// function goes to `resize_c` or `resize_cpp`, the other stays `None`.
+macro_rules! raw_member {
+    ($m:expr, $resize:ident: $f:expr) => {
+        RawMember {
+            name: $m.name_,
+            type_id: $m.type_id_,
+            string_upper_bound: $m.string_upper_bound_,
+            members: $m.members_,
+            is_array: $m.is_array_,
+            array_size: $m.array_size_,
+            is_upper_bound: $m.is_upper_bound_,
+            offset: $m.offset_,
+            fns: MemberFns {
+                size: $m.size_function,
+                get_const: $m.get_const_function,
+                get: $m.get_function,
+                fetch: $m.fetch_function,
+                assign: $m.assign_function,
+                $resize: $f,
+                ..MemberFns::default()
+            },
+        }
+    };
+}
+
 /// Builds (or fetches from the cache) the layout for a MessageMembers struct.
 ///
 /// # Safety
@@ -413,34 +458,14 @@ pub(crate) unsafe fn layout_from_members(
                 let m = unsafe {
                     &*(members as *const c::rosidl_typesupport_introspection_c__MessageMembers)
                 };
-                (
-                    m.message_namespace_,
-                    m.message_name_,
-                    m.member_count_,
-                    m.size_of_,
-                    m.members_ as *const c_void,
-                    InitFn::C {
-                        init: m.init_function,
-                        fini: m.fini_function,
-                    },
-                )
+                members_info!(m, C)
             }
             Flavor::Cpp => {
                 // SAFETY: per contract.
                 let m = unsafe {
                     &*(members as *const cpp::rosidl_typesupport_introspection_cpp_MessageMembers_s)
                 };
-                (
-                    m.message_namespace_,
-                    m.message_name_,
-                    m.member_count_,
-                    m.size_of_,
-                    m.members_ as *const c_void,
-                    InitFn::Cpp {
-                        init: m.init_function,
-                        fini: m.fini_function,
-                    },
-                )
+                members_info!(m, Cpp)
             }
         };
     // SAFETY: static strings of the type support library.
@@ -462,25 +487,7 @@ pub(crate) unsafe fn layout_from_members(
                     &*(member_ptr as *const c::rosidl_typesupport_introspection_c__MessageMember)
                         .add(i)
                 };
-                RawMember {
-                    name: m.name_,
-                    type_id: m.type_id_,
-                    string_upper_bound: m.string_upper_bound_,
-                    members: m.members_,
-                    is_array: m.is_array_,
-                    array_size: m.array_size_,
-                    is_upper_bound: m.is_upper_bound_,
-                    offset: m.offset_,
-                    fns: MemberFns {
-                        size: m.size_function,
-                        get_const: m.get_const_function,
-                        get: m.get_function,
-                        fetch: m.fetch_function,
-                        assign: m.assign_function,
-                        resize_c: m.resize_function,
-                        resize_cpp: None,
-                    },
-                }
+                raw_member!(m, resize_c: m.resize_function)
             }
             Flavor::Cpp => {
                 // SAFETY: as above, C++ flavor.
@@ -489,25 +496,7 @@ pub(crate) unsafe fn layout_from_members(
                         as *const cpp::rosidl_typesupport_introspection_cpp_MessageMember_s)
                         .add(i)
                 };
-                RawMember {
-                    name: m.name_,
-                    type_id: m.type_id_,
-                    string_upper_bound: m.string_upper_bound_,
-                    members: m.members_,
-                    is_array: m.is_array_,
-                    array_size: m.array_size_,
-                    is_upper_bound: m.is_upper_bound_,
-                    offset: m.offset_,
-                    fns: MemberFns {
-                        size: m.size_function,
-                        get_const: m.get_const_function,
-                        get: m.get_function,
-                        fetch: m.fetch_function,
-                        assign: m.assign_function,
-                        resize_c: None,
-                        resize_cpp: m.resize_function,
-                    },
-                }
+                raw_member!(m, resize_cpp: m.resize_function)
             }
         };
         // SAFETY: static string.
