@@ -1,11 +1,11 @@
 //! Resolving rosidl type support handles to introspection data and turning
 //! that data into safe [`MessageLayout`]s.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use super::bindings::{c, cpp};
+use super::handle_cache::HandleCache;
 use crate::error::ResolveError;
 use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
 
@@ -70,10 +70,7 @@ pub(crate) struct Resolved {
     pub identifier: String,
 }
 
-fn layout_cache() -> &'static Mutex<HashMap<usize, Arc<MessageLayout>>> {
-    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<MessageLayout>>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
+static LAYOUTS: HandleCache<MessageLayout> = HandleCache::new();
 
 extern "C" {
     fn rcutils_reset_error();
@@ -444,12 +441,8 @@ pub(crate) unsafe fn layout_from_members(
         ));
     }
     let key = members as usize;
-    if let Some(l) = layout_cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-    {
-        return Ok(l.clone());
+    if let Some(l) = LAYOUTS.get(key) {
+        return Ok(l);
     }
     let (ns, name, count, size_of, member_ptr, init_fn): (_, _, u32, usize, *const c_void, InitFn) =
         match flavor {
@@ -585,13 +578,7 @@ pub(crate) unsafe fn layout_from_members(
         init_fn,
     });
     // A concurrent resolver may have won the race: everyone gets the cached one.
-    let cached = layout_cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(key)
-        .or_insert(layout)
-        .clone();
-    Ok(cached)
+    Ok(LAYOUTS.insert(key, layout))
 }
 
 /// Calls the message's init function (`ROSIDL_RUNTIME_C_MSG_INIT_ALL` / `MessageInitialization::ALL`).
