@@ -301,6 +301,18 @@ fn len_u32(f: &Field, len: usize) -> Result<u32, SerializeError> {
     })
 }
 
+/// `BoundExceeded` when a bounded field holds more than its bound.
+fn check_bound(f: &Field, len: usize, bound: Option<usize>) -> Result<(), SerializeError> {
+    match bound {
+        Some(b) if len > b => Err(SerializeError::BoundExceeded {
+            field: f.name.clone(),
+            len,
+            bound: b,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Serializes (or sizes) the message at `msg`.
 ///
 /// # Safety
@@ -322,15 +334,7 @@ pub(crate) unsafe fn write_message<S: Sink>(
                 let e = unsafe { elems(layout.flavor, f, p, false) }.map_err(|r| invalid(f, r))?;
                 let len = e.len();
                 if let Arity::Sequence { bound } = f.arity {
-                    if let Some(b) = bound {
-                        if len > b {
-                            return Err(SerializeError::BoundExceeded {
-                                field: f.name.clone(),
-                                len,
-                                bound: b,
-                            });
-                        }
-                    }
+                    check_bound(f, len, bound)?;
                     out.u32(len_u32(f, len)?)?;
                 }
                 match (&f.ty, &e) {
@@ -408,15 +412,7 @@ unsafe fn write_one<S: Sink>(
                 Some(i) => &bytes[..i],
                 None => bytes,
             };
-            if let Some(b) = bound {
-                if bytes.len() > *b {
-                    return Err(SerializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len: bytes.len(),
-                        bound: *b,
-                    });
-                }
-            }
+            check_bound(f, bytes.len(), *bound)?;
             out.u32(len_u32(f, bytes.len() + 1)?)?;
             out.bytes(bytes)?;
             out.bytes(&[0])
@@ -424,15 +420,7 @@ unsafe fn write_one<S: Sink>(
         FieldType::WString { bound } => {
             // SAFETY: `p` is a u16 string of this flavor.
             let units = unsafe { wstring_units(flavor, p) }.map_err(|r| invalid(f, r))?;
-            if let Some(b) = bound {
-                if units.len() > *b {
-                    return Err(SerializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len: units.len(),
-                        bound: *b,
-                    });
-                }
-            }
+            check_bound(f, units.len(), *bound)?;
             out.u32(len_u32(f, units.len())?)?;
             for &u in units {
                 out.u32(u as u32)?;
@@ -442,6 +430,27 @@ unsafe fn write_one<S: Sink>(
         // SAFETY: a nested message of that layout lives at p.
         FieldType::Message(m) => unsafe { write_message(m, p, out) },
     }
+}
+
+/// The characters of a string's storage; an empty string may have null
+/// data, a non-empty one may not (`null` is the error then).
+///
+/// # Safety
+/// Unless null, `data` points to `len` initialized, aligned `T`s that
+/// outlive the returned slice.
+unsafe fn string_storage<'a, T>(
+    data: *const T,
+    len: usize,
+    null: &'static str,
+) -> Result<&'a [T], &'static str> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(null);
+    }
+    // SAFETY: per contract, `data` is non-null here.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
 /// The bytes (without NUL) of a string.
@@ -464,14 +473,8 @@ unsafe fn string_bytes<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u8], &'sta
             )
         },
     };
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if data.is_null() {
-        return Err("string with null data");
-    }
     // SAFETY: `len` bytes at `data` belong to the string.
-    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+    unsafe { string_storage(data, len, "string with null data") }
 }
 
 /// The UTF-16 code units of a wide string.
@@ -493,14 +496,8 @@ unsafe fn wstring_units<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u16], &'s
             )
         },
     };
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if data.is_null() {
-        return Err("wstring with null data");
-    }
     // SAFETY: `len` units at `data`, u16-aligned (char16_t storage).
-    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+    unsafe { string_storage(data, len, "wstring with null data") }
 }
 
 // ---------------------------------------------------------------------------
@@ -1098,21 +1095,26 @@ mod tests {
         assert_eq!(tail.plain_align, None);
     }
 
+    /// The two `Inner` elements both plain-nested tests write.
+    const TWO: [Inner; 2] = [Inner { a: 1, b: 5, c: 2.0 }, Inner { a: 3, b: 6, c: 4.0 }];
+
+    /// Layout of an `Outer*` struct: a primitive `x`, then `arr: [Inner; 2]`
+    /// at offset 8.
+    fn outer<T>(name: &str, x: Primitive) -> Arc<MessageLayout> {
+        layout(
+            name,
+            std::mem::size_of::<T>(),
+            vec![
+                field("x", FieldType::Primitive(x), Arity::Single, 0),
+                field("arr", FieldType::Message(inner()), Arity::Array(2), 8),
+            ],
+        )
+    }
+
     #[test]
     fn plain_nested_unaligned_start_takes_per_element_path() {
-        let i = inner();
-        let l = layout(
-            "OuterU8",
-            std::mem::size_of::<OuterU8>(),
-            vec![
-                field("x", FieldType::Primitive(Primitive::U8), Arity::Single, 0),
-                field("arr", FieldType::Message(i), Arity::Array(2), 8),
-            ],
-        );
-        let v = OuterU8 {
-            x: 7,
-            arr: [Inner { a: 1, b: 5, c: 2.0 }, Inner { a: 3, b: 6, c: 4.0 }],
-        };
+        let l = outer::<OuterU8>("OuterU8", Primitive::U8);
+        let v = OuterU8 { x: 7, arr: TWO };
         let bytes = roundtrip(&l, &v);
         // Per element: x@0, a0@4, b0@8, c0@16 (padded), a1@24, b1@28, c1@32.
         let mut want = vec![7u8, 0, 0, 0];
@@ -1128,19 +1130,8 @@ mod tests {
 
     #[test]
     fn plain_nested_aligned_start_is_memcpy() {
-        let i = inner();
-        let l = layout(
-            "OuterF64",
-            std::mem::size_of::<OuterF64>(),
-            vec![
-                field("x", FieldType::Primitive(Primitive::F64), Arity::Single, 0),
-                field("arr", FieldType::Message(i), Arity::Array(2), 8),
-            ],
-        );
-        let v = OuterF64 {
-            x: 0.5,
-            arr: [Inner { a: 1, b: 5, c: 2.0 }, Inner { a: 3, b: 6, c: 4.0 }],
-        };
+        let l = outer::<OuterF64>("OuterF64", Primitive::F64);
+        let v = OuterF64 { x: 0.5, arr: TWO };
         let bytes = roundtrip(&l, &v);
         let mut want = 0.5f64.to_le_bytes().to_vec();
         for (a, b, c) in [(1u32, 5u32, 2f64), (3, 6, 4.0)] {
