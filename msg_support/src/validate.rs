@@ -1,6 +1,9 @@
 //! Walking CDR bytes against a layout without touching any message memory:
 //! validation of untrusted samples and locating a primitive field's bytes
-//! (for zero-copy views of e.g. `Image.data` in shared memory).
+//! (for zero-copy views of e.g. `Image.data` in shared memory). The checked
+//! reads of one field (bools, sequence lengths, strings, wstrings) live here
+//! and are shared with the deserializer in `ffi::walk`, so a sample that
+//! validates is one that deserializes.
 
 use std::ops::Range;
 
@@ -15,7 +18,9 @@ struct Walk<'n> {
     found: Option<Range<usize>>,
 }
 
-fn check_bools(start: usize, src: &[u8]) -> Result<(), DeserializeError> {
+/// Checks that every byte of a bool run is 0 or 1; `start` is the body
+/// offset of `src` (for the error).
+pub(crate) fn check_bools(start: usize, src: &[u8]) -> Result<(), DeserializeError> {
     match src.iter().position(|&b| b > 1) {
         None => Ok(()),
         Some(i) => Err(DeserializeError::InvalidBool {
@@ -44,52 +49,81 @@ fn prims(r: &mut Reader<'_>, p: Primitive, n: usize) -> Result<Range<usize>, Des
     Ok(end - total..end)
 }
 
+/// `BoundExceeded` when a bounded field holds more than its bound.
+fn check_bound(f: &Field, len: usize, bound: Option<usize>) -> Result<(), DeserializeError> {
+    match bound {
+        Some(b) if len > b => Err(DeserializeError::BoundExceeded {
+            field: f.name.clone(),
+            len,
+            bound: b,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a sequence length for field `f`, checking its bound and that the
+/// remaining input can hold that many elements (before anyone allocates).
+pub(crate) fn seq_len(
+    f: &Field,
+    bound: Option<usize>,
+    r: &mut Reader<'_>,
+) -> Result<usize, DeserializeError> {
+    let n = r.u32()? as usize;
+    check_bound(f, n, bound)?;
+    r.need(n.saturating_mul(f.ty.min_cdr_size()))?;
+    Ok(n)
+}
+
+/// Reads a CDR string of field `f`: checks the terminating NUL and the
+/// bound, and returns the bytes before that NUL.
+pub(crate) fn string_body<'a>(
+    f: &Field,
+    bound: Option<usize>,
+    r: &mut Reader<'a>,
+) -> Result<&'a [u8], DeserializeError> {
+    let len = r.u32()? as usize;
+    if len == 0 {
+        return Ok(&[]);
+    }
+    let all = r.take(1, len)?;
+    let (last, body) = all.split_last().unwrap_or((&0, &[]));
+    if *last != 0 {
+        return Err(DeserializeError::StringNotTerminated {
+            field: f.name.clone(),
+        });
+    }
+    check_bound(f, body.len(), bound)?;
+    Ok(body)
+}
+
+/// Reads a CDR wstring of field `f` (length in UTF-16 units, each unit a
+/// 4-byte word): checks the bound and that every unit fits 16 bits, and
+/// hands the units to `unit` in order. Returns the unit count.
+pub(crate) fn wstring_units(
+    f: &Field,
+    bound: Option<usize>,
+    r: &mut Reader<'_>,
+    mut unit: impl FnMut(u16),
+) -> Result<usize, DeserializeError> {
+    let len = r.u32()? as usize;
+    check_bound(f, len, bound)?;
+    let raw = r.take(4, len.saturating_mul(4))?;
+    for ch in raw.chunks_exact(4) {
+        let v = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
+        let u = u16::try_from(v).map_err(|_| DeserializeError::InvalidWChar {
+            field: f.name.clone(),
+            value: v,
+        })?;
+        unit(u);
+    }
+    Ok(len)
+}
+
 fn one(f: &Field, ty: &FieldType, r: &mut Reader<'_>) -> Result<(), DeserializeError> {
     match ty {
         FieldType::Primitive(p) => prims(r, *p, 1).map(|_| ()),
-        FieldType::String { bound } => {
-            let len = r.u32()? as usize;
-            if len == 0 {
-                return Ok(());
-            }
-            let all = r.take(1, len)?;
-            if all[len - 1] != 0 {
-                return Err(DeserializeError::StringNotTerminated {
-                    field: f.name.clone(),
-                });
-            }
-            match bound {
-                Some(b) if len - 1 > *b => Err(DeserializeError::BoundExceeded {
-                    field: f.name.clone(),
-                    len: len - 1,
-                    bound: *b,
-                }),
-                _ => Ok(()),
-            }
-        }
-        FieldType::WString { bound } => {
-            let len = r.u32()? as usize;
-            if let Some(b) = bound {
-                if len > *b {
-                    return Err(DeserializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len,
-                        bound: *b,
-                    });
-                }
-            }
-            let raw = r.take(4, len.saturating_mul(4))?;
-            for ch in raw.chunks_exact(4) {
-                let v = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
-                if v > 0xffff {
-                    return Err(DeserializeError::InvalidWChar {
-                        field: f.name.clone(),
-                        value: v,
-                    });
-                }
-            }
-            Ok(())
-        }
+        FieldType::String { bound } => string_body(f, *bound, r).map(|_| ()),
+        FieldType::WString { bound } => wstring_units(f, *bound, r, |_| {}).map(|_| ()),
         FieldType::Message(m) => message(
             m,
             r,
@@ -110,20 +144,7 @@ fn message(
         let n = match f.arity {
             Arity::Single => None,
             Arity::Array(n) => Some(n),
-            Arity::Sequence { bound } => {
-                let n = r.u32()? as usize;
-                if let Some(b) = bound {
-                    if n > b {
-                        return Err(DeserializeError::BoundExceeded {
-                            field: f.name.clone(),
-                            len: n,
-                            bound: b,
-                        });
-                    }
-                }
-                r.need(n.saturating_mul(f.ty.min_cdr_size()))?;
-                Some(n)
-            }
+            Arity::Sequence { bound } => Some(seq_len(f, bound, r)?),
         };
         let hit = w.target == Some(f.name.as_str());
         match (&f.ty, n) {

@@ -1,10 +1,11 @@
 //! Clients: publish requests on `rq<name>Request` with (own gid, sequence),
-//! take replies from `rr<name>Reply` addressed to this client's gid.
+//! take replies from `rr<name>Reply` addressed to this client's gid (wire
+//! format and endpoint creation in [`crate::rpc`]).
 
-use crate::ffi::{self, RResult, RmwError, IDENTIFIER};
+use crate::ffi::{self, RResult, IDENTIFIER};
 use crate::node;
 use crate::qos;
-use crate::service::{endpoints, fill_info, reply_topic, request_topic, send, split};
+use crate::rpc::{self, send, split};
 use crate::subscription::{lock, set_callback, Callback};
 use crate::sys::*;
 use crate::transport::{self, Held, Qos};
@@ -97,39 +98,28 @@ pub unsafe extern "C" fn rmw_create_client(
     qos_policies: *const rmw_qos_profile_t,
 ) -> *mut rmw_client_t {
     ffi::ptr(|| {
-        // SAFETY: valid pointers per rmw contract (nulls rejected).
-        let n = unsafe { node::get(node) }?;
-        // SAFETY: as above.
-        let name = unsafe { ffi::cstr(service_name, "service_name") }?;
-        // SAFETY: as above.
-        let profile = unsafe { ffi::r(qos_policies, "qos_policies") }?;
-        if name.is_empty() {
-            return Err(RmwError::invalid("service_name is empty"));
-        }
-        if !profile.avoid_ros_namespace_conventions {
-            crate::publisher::validate_topic(name)?;
-        }
-        // SAFETY: rcl passes a valid service type support.
-        let ty = unsafe { SrvType::resolve(type_support) }?;
-        let (requests, replies, req_qos, rep_qos) = endpoints(
-            n,
-            &request_topic(name),
-            &ty.request,
-            &reply_topic(name),
-            &ty.response,
-            profile,
-        )?;
+        // SAFETY: forwarded (rmw contract).
+        let o = unsafe {
+            rpc::open(
+                node,
+                type_support,
+                service_name,
+                qos_policies,
+                "qos_policies",
+                rpc::Side::Client,
+            )
+        }?;
         let c = Box::new(Client {
-            name: CString::new(name).unwrap_or_default(),
-            ty,
-            requests,
-            replies,
-            req_qos,
-            rep_qos,
+            name: o.name,
+            ty: o.ty,
+            requests: o.publisher,
+            replies: o.subscriber,
+            req_qos: o.pub_qos,
+            rep_qos: o.sub_qos,
             next_seq: Mutex::new(1),
             pending: Mutex::new(VecDeque::new()),
             on_new_response: Mutex::new(None),
-            domain: n.ctx.domain.clone(),
+            domain: o.domain,
         });
         let np = c.name.as_ptr();
         Ok(Box::into_raw(Box::new(rmw_client_t {
@@ -201,10 +191,9 @@ pub unsafe extern "C" fn rmw_take_response(
         c.pump();
         let s = lock(&c.pending).pop_front();
         if let Some(s) = s {
-            let (gid, seq, body) = split(&s)?;
+            let parts = split(&s)?;
             // SAFETY: rcl passes an initialized response message.
-            unsafe { c.ty.response.deserialize(body, ros_response) }?;
-            fill_info(h, &s, gid, seq);
+            unsafe { rpc::deliver(&c.ty.response, &s, parts, h, ros_response) }?;
             *t = true;
         }
         Ok(())

@@ -6,6 +6,7 @@
 
 use crate::ffi::{RResult, RmwError};
 use crate::typesupport::MsgType;
+use msg_support::cdr::Reader;
 use msg_support::{Arity, FieldType, MessageLayout, Primitive};
 use std::collections::HashMap;
 
@@ -325,7 +326,9 @@ impl Filter {
             return false;
         };
         let mut vals = HashMap::new();
-        let mut w = Walker { b: body, pos: 0 };
+        let mut w = Walker {
+            r: Reader::new(body),
+        };
         if w.message(layout, "", &self.fields, &mut vals).is_none() {
             return false;
         }
@@ -396,23 +399,18 @@ fn like(s: &str, p: &str) -> bool {
     pi == p.len()
 }
 
-/// A bounds-checked CDR reader over untrusted bytes.
+/// Collects field values from untrusted CDR bytes, reading them with
+/// msg_support's bounds-checked cursor (any error: the sample is rejected).
 struct Walker<'a> {
-    b: &'a [u8],
-    pos: usize,
+    r: Reader<'a>,
 }
 
 impl Walker<'_> {
     fn take(&mut self, align: usize, n: usize) -> Option<&[u8]> {
-        let start = self.pos.checked_add((align - self.pos % align) % align)?;
-        let end = start.checked_add(n)?;
-        let s = self.b.get(start..end)?;
-        self.pos = end;
-        Some(s)
+        self.r.take(align, n).ok()
     }
     fn u32(&mut self) -> Option<u32> {
-        let s = self.take(4, 4)?;
-        Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        self.r.u32().ok()
     }
     fn prim(&mut self, p: Primitive) -> Option<Val> {
         let s = self.take(p.align(), p.size())?;
@@ -495,10 +493,8 @@ impl Walker<'_> {
                 self.take(p.align(), n.checked_mul(p.size())?)?;
             } else {
                 // Every element needs at least one byte: a hostile length
-                // cannot make us loop longer than the buffer.
-                if n > self.b.len() {
-                    return None;
-                }
+                // cannot make us loop longer than the bytes left.
+                self.r.need(n).ok()?;
                 for _ in 0..n {
                     self.element(&f.ty, "\u{0}", &[], out)?;
                 }

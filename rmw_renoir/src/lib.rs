@@ -24,6 +24,7 @@ pub mod misc;
 pub mod node;
 pub mod publisher;
 pub mod qos;
+mod rpc;
 pub mod schema_link;
 pub mod serialize;
 pub mod service;

@@ -1,7 +1,7 @@
 //! The rest of the API: gids, features, log severity, allocations, loans,
 //! network flow endpoints, dynamic messages.
 
-use crate::ffi::{self, RmwError};
+use crate::ffi::{self, RResult, RmwError};
 use crate::publisher;
 use crate::subscription;
 use crate::sys::*;
@@ -101,6 +101,28 @@ pub unsafe extern "C" fn rmw_fini_subscription_allocation(
     })
 }
 
+/// The answer of both `*_get_network_flow_endpoints`: shared memory has no
+/// network flows, so the honest answer is an empty list (after checking the
+/// arguments as the rmw contract asks).
+///
+/// # Safety
+/// `allocator` null or valid; `out` null or a valid endpoint array.
+unsafe fn no_network_flows(
+    allocator: *mut rcutils_allocator_t,
+    out: *mut rmw_network_flow_endpoint_array_t,
+) -> RResult<()> {
+    // SAFETY: forwarded.
+    unsafe { ffi::allocator(allocator) }?;
+    ffi::nn(out, "network_flow_endpoint_array")?;
+    // SAFETY: non-null output.
+    if unsafe { rmw_network_flow_endpoint_array_check_zero(out) } != RMW_RET_OK as rmw_ret_t {
+        return Err(RmwError::invalid(
+            "network_flow_endpoint_array is not zero initialized",
+        ));
+    }
+    Ok(())
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn rmw_publisher_get_network_flow_endpoints(
     publisher: *const rmw_publisher_t,
@@ -110,19 +132,8 @@ pub unsafe extern "C" fn rmw_publisher_get_network_flow_endpoints(
     ffi::ret(|| {
         // SAFETY: valid pointers per rmw contract.
         unsafe { publisher::get(publisher) }?;
-        // SAFETY: as above.
-        unsafe { ffi::allocator(allocator) }?;
-        ffi::nn(network_flow_endpoint_array, "network_flow_endpoint_array")?;
-        // Shared memory has no network flows: the honest answer is an empty list.
-        // SAFETY: non-null output.
-        if unsafe { rmw_network_flow_endpoint_array_check_zero(network_flow_endpoint_array) }
-            != RMW_RET_OK as rmw_ret_t
-        {
-            return Err(RmwError::invalid(
-                "network_flow_endpoint_array is not zero initialized",
-            ));
-        }
-        Ok(())
+        // SAFETY: forwarded (rmw contract).
+        unsafe { no_network_flows(allocator, network_flow_endpoint_array) }
     })
 }
 
@@ -135,18 +146,17 @@ pub unsafe extern "C" fn rmw_subscription_get_network_flow_endpoints(
     ffi::ret(|| {
         // SAFETY: valid pointers per rmw contract.
         unsafe { subscription::get(subscription) }?;
-        // SAFETY: as above.
-        unsafe { ffi::allocator(allocator) }?;
-        ffi::nn(network_flow_endpoint_array, "network_flow_endpoint_array")?;
-        // SAFETY: non-null output.
-        if unsafe { rmw_network_flow_endpoint_array_check_zero(network_flow_endpoint_array) }
-            != RMW_RET_OK as rmw_ret_t
-        {
-            return Err(RmwError::invalid(
-                "network_flow_endpoint_array is not zero initialized",
-            ));
-        }
-        Ok(())
+        // SAFETY: forwarded (rmw contract).
+        unsafe { no_network_flows(allocator, network_flow_endpoint_array) }
+    })
+}
+
+/// The answer of both dynamic-message takes: not implemented.
+fn no_dynamic_messages() -> rmw_ret_t {
+    ffi::ret(|| {
+        Err(RmwError::unsupported(
+            "dynamic messages are not implemented by rmw_renoir",
+        ))
     })
 }
 
@@ -157,11 +167,7 @@ pub unsafe extern "C" fn rmw_take_dynamic_message(
     _taken: *mut bool,
     _allocation: *mut rmw_subscription_allocation_t,
 ) -> rmw_ret_t {
-    ffi::ret(|| {
-        Err(RmwError::unsupported(
-            "dynamic messages are not implemented by rmw_renoir",
-        ))
-    })
+    no_dynamic_messages()
 }
 
 #[no_mangle]
@@ -172,9 +178,5 @@ pub unsafe extern "C" fn rmw_take_dynamic_message_with_info(
     _message_info: *mut rmw_message_info_t,
     _allocation: *mut rmw_subscription_allocation_t,
 ) -> rmw_ret_t {
-    ffi::ret(|| {
-        Err(RmwError::unsupported(
-            "dynamic messages are not implemented by rmw_renoir",
-        ))
-    })
+    no_dynamic_messages()
 }

@@ -1,11 +1,11 @@
 //! Resolving rosidl type support handles to introspection data and turning
 //! that data into safe [`MessageLayout`]s.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use super::bindings::{c, cpp};
+use super::handle_cache::HandleCache;
 use crate::error::ResolveError;
 use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
 
@@ -70,10 +70,7 @@ pub(crate) struct Resolved {
     pub identifier: String,
 }
 
-fn layout_cache() -> &'static Mutex<HashMap<usize, Arc<MessageLayout>>> {
-    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<MessageLayout>>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
+static LAYOUTS: HandleCache<MessageLayout> = HandleCache::new();
 
 extern "C" {
     fn rcutils_reset_error();
@@ -382,6 +379,51 @@ struct RawMember {
     fns: MemberFns,
 }
 
+/// (namespace, name, member count, size, members array, init/fini) of a C
+/// or C++ introspection `MessageMembers` (same field names in both).
+macro_rules! members_info {
+    ($m:expr, $flavor:ident) => {
+        (
+            $m.message_namespace_,
+            $m.message_name_,
+            $m.member_count_,
+            $m.size_of_,
+            $m.members_ as *const c_void,
+            InitFn::$flavor {
+                init: $m.init_function,
+                fini: $m.fini_function,
+            },
+        )
+    };
+}
+
+/// A [`RawMember`] from a C or C++ introspection `MessageMember` (the two
+/// bindgen structs have the same field names); the flavor's resize
+/// function goes to `resize_c` or `resize_cpp`, the other stays `None`.
+macro_rules! raw_member {
+    ($m:expr, $resize:ident: $f:expr) => {
+        RawMember {
+            name: $m.name_,
+            type_id: $m.type_id_,
+            string_upper_bound: $m.string_upper_bound_,
+            members: $m.members_,
+            is_array: $m.is_array_,
+            array_size: $m.array_size_,
+            is_upper_bound: $m.is_upper_bound_,
+            offset: $m.offset_,
+            fns: MemberFns {
+                size: $m.size_function,
+                get_const: $m.get_const_function,
+                get: $m.get_function,
+                fetch: $m.fetch_function,
+                assign: $m.assign_function,
+                $resize: $f,
+                ..MemberFns::default()
+            },
+        }
+    };
+}
+
 /// Builds (or fetches from the cache) the layout for a MessageMembers struct.
 ///
 /// # Safety
@@ -399,12 +441,8 @@ pub(crate) unsafe fn layout_from_members(
         ));
     }
     let key = members as usize;
-    if let Some(l) = layout_cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-    {
-        return Ok(l.clone());
+    if let Some(l) = LAYOUTS.get(key) {
+        return Ok(l);
     }
     let (ns, name, count, size_of, member_ptr, init_fn): (_, _, u32, usize, *const c_void, InitFn) =
         match flavor {
@@ -413,34 +451,14 @@ pub(crate) unsafe fn layout_from_members(
                 let m = unsafe {
                     &*(members as *const c::rosidl_typesupport_introspection_c__MessageMembers)
                 };
-                (
-                    m.message_namespace_,
-                    m.message_name_,
-                    m.member_count_,
-                    m.size_of_,
-                    m.members_ as *const c_void,
-                    InitFn::C {
-                        init: m.init_function,
-                        fini: m.fini_function,
-                    },
-                )
+                members_info!(m, C)
             }
             Flavor::Cpp => {
                 // SAFETY: per contract.
                 let m = unsafe {
                     &*(members as *const cpp::rosidl_typesupport_introspection_cpp_MessageMembers_s)
                 };
-                (
-                    m.message_namespace_,
-                    m.message_name_,
-                    m.member_count_,
-                    m.size_of_,
-                    m.members_ as *const c_void,
-                    InitFn::Cpp {
-                        init: m.init_function,
-                        fini: m.fini_function,
-                    },
-                )
+                members_info!(m, Cpp)
             }
         };
     // SAFETY: static strings of the type support library.
@@ -462,25 +480,7 @@ pub(crate) unsafe fn layout_from_members(
                     &*(member_ptr as *const c::rosidl_typesupport_introspection_c__MessageMember)
                         .add(i)
                 };
-                RawMember {
-                    name: m.name_,
-                    type_id: m.type_id_,
-                    string_upper_bound: m.string_upper_bound_,
-                    members: m.members_,
-                    is_array: m.is_array_,
-                    array_size: m.array_size_,
-                    is_upper_bound: m.is_upper_bound_,
-                    offset: m.offset_,
-                    fns: MemberFns {
-                        size: m.size_function,
-                        get_const: m.get_const_function,
-                        get: m.get_function,
-                        fetch: m.fetch_function,
-                        assign: m.assign_function,
-                        resize_c: m.resize_function,
-                        resize_cpp: None,
-                    },
-                }
+                raw_member!(m, resize_c: m.resize_function)
             }
             Flavor::Cpp => {
                 // SAFETY: as above, C++ flavor.
@@ -489,25 +489,7 @@ pub(crate) unsafe fn layout_from_members(
                         as *const cpp::rosidl_typesupport_introspection_cpp_MessageMember_s)
                         .add(i)
                 };
-                RawMember {
-                    name: m.name_,
-                    type_id: m.type_id_,
-                    string_upper_bound: m.string_upper_bound_,
-                    members: m.members_,
-                    is_array: m.is_array_,
-                    array_size: m.array_size_,
-                    is_upper_bound: m.is_upper_bound_,
-                    offset: m.offset_,
-                    fns: MemberFns {
-                        size: m.size_function,
-                        get_const: m.get_const_function,
-                        get: m.get_function,
-                        fetch: m.fetch_function,
-                        assign: m.assign_function,
-                        resize_c: None,
-                        resize_cpp: m.resize_function,
-                    },
-                }
+                raw_member!(m, resize_cpp: m.resize_function)
             }
         };
         // SAFETY: static string.
@@ -596,13 +578,7 @@ pub(crate) unsafe fn layout_from_members(
         init_fn,
     });
     // A concurrent resolver may have won the race: everyone gets the cached one.
-    let cached = layout_cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(key)
-        .or_insert(layout)
-        .clone();
-    Ok(cached)
+    Ok(LAYOUTS.insert(key, layout))
 }
 
 /// Calls the message's init function (`ROSIDL_RUNTIME_C_MSG_INIT_ALL` / `MessageInitialization::ALL`).

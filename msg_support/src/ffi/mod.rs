@@ -2,6 +2,7 @@
 //! introspection data, and walking message memory for CDR.
 
 pub(crate) mod bindings;
+pub(crate) mod handle_cache;
 pub(crate) mod introspect;
 pub mod typesupport;
 pub(crate) mod walk;

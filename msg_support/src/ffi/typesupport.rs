@@ -1,11 +1,11 @@
 //! The public entry points: resolved message / service type supports with
 //! CDR size / serialize / deserialize.
 
-use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
+use super::handle_cache::HandleCache;
 use super::introspect as ffi;
 use super::introspect::{RawMessageTypeSupport, RawServiceTypeSupport};
 use super::walk::{detach, read_message, write_message, Borrow, Counter};
@@ -57,10 +57,7 @@ pub struct MessageTypeSupport {
     handle_identifier: String,
 }
 
-fn message_cache() -> &'static Mutex<HashMap<usize, Arc<MessageTypeSupport>>> {
-    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<MessageTypeSupport>>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
+static MESSAGES: HandleCache<MessageTypeSupport> = HandleCache::new();
 
 impl MessageTypeSupport {
     /// Resolves the `const rosidl_message_type_support_t *` rcl passes to rmw
@@ -73,12 +70,8 @@ impl MessageTypeSupport {
     /// libraries stay loaded for the rest of the process (as rcl guarantees).
     pub unsafe fn resolve(handle: *const c_void) -> Result<Arc<MessageTypeSupport>, ResolveError> {
         let key = handle as usize;
-        if let Some(ts) = message_cache()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(ts.clone());
+        if let Some(ts) = MESSAGES.get(key) {
+            return Ok(ts);
         }
         // SAFETY: forwarded contract.
         let r = unsafe { ffi::resolve_message(handle as RawMessageTypeSupport) }?;
@@ -89,13 +82,7 @@ impl MessageTypeSupport {
             handle_identifier: r.identifier,
         });
         // A concurrent resolver may have won the race: everyone gets the cached one.
-        let cached = message_cache()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_insert(ts)
-            .clone();
-        Ok(cached)
+        Ok(MESSAGES.insert(key, ts))
     }
 
     /// `pkg/msg/Name`.
@@ -365,10 +352,7 @@ pub struct ServiceTypeSupport {
     pub response: Arc<MessageTypeSupport>,
 }
 
-fn service_cache() -> &'static Mutex<HashMap<usize, Arc<ServiceTypeSupport>>> {
-    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<ServiceTypeSupport>>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
+static SERVICES: HandleCache<ServiceTypeSupport> = HandleCache::new();
 
 impl ServiceTypeSupport {
     /// Resolves the `const rosidl_service_type_support_t *` rcl passes.
@@ -378,12 +362,8 @@ impl ServiceTypeSupport {
     /// libraries stay loaded.
     pub unsafe fn resolve(handle: *const c_void) -> Result<Arc<ServiceTypeSupport>, ResolveError> {
         let key = handle as usize;
-        if let Some(ts) = service_cache()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(ts.clone());
+        if let Some(ts) = SERVICES.get(key) {
+            return Ok(ts);
         }
         // SAFETY: forwarded contract.
         let r = unsafe { ffi::resolve_service(handle as RawServiceTypeSupport) }?;
@@ -403,12 +383,6 @@ impl ServiceTypeSupport {
             response: mk(r.response, r.response_hash),
         });
         // A concurrent resolver may have won the race: everyone gets the cached one.
-        let cached = service_cache()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_insert(ts)
-            .clone();
-        Ok(cached)
+        Ok(SERVICES.insert(key, ts))
     }
 }

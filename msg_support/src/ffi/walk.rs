@@ -9,6 +9,7 @@ use super::bindings::c;
 use crate::cdr::{align_up, copy_from_le, copy_to_le, Reader, Writer};
 use crate::error::{DeserializeError, SerializeError};
 use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
+use crate::validate;
 
 /// Arrays/sequences of plain nested messages are one memcpy (little-endian only).
 const PLAIN_FAST_PATH: bool = cfg!(target_endian = "little");
@@ -300,6 +301,18 @@ fn len_u32(f: &Field, len: usize) -> Result<u32, SerializeError> {
     })
 }
 
+/// `BoundExceeded` when a bounded field holds more than its bound.
+fn check_bound(f: &Field, len: usize, bound: Option<usize>) -> Result<(), SerializeError> {
+    match bound {
+        Some(b) if len > b => Err(SerializeError::BoundExceeded {
+            field: f.name.clone(),
+            len,
+            bound: b,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Serializes (or sizes) the message at `msg`.
 ///
 /// # Safety
@@ -321,15 +334,7 @@ pub(crate) unsafe fn write_message<S: Sink>(
                 let e = unsafe { elems(layout.flavor, f, p, false) }.map_err(|r| invalid(f, r))?;
                 let len = e.len();
                 if let Arity::Sequence { bound } = f.arity {
-                    if let Some(b) = bound {
-                        if len > b {
-                            return Err(SerializeError::BoundExceeded {
-                                field: f.name.clone(),
-                                len,
-                                bound: b,
-                            });
-                        }
-                    }
+                    check_bound(f, len, bound)?;
                     out.u32(len_u32(f, len)?)?;
                 }
                 match (&f.ty, &e) {
@@ -407,15 +412,7 @@ unsafe fn write_one<S: Sink>(
                 Some(i) => &bytes[..i],
                 None => bytes,
             };
-            if let Some(b) = bound {
-                if bytes.len() > *b {
-                    return Err(SerializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len: bytes.len(),
-                        bound: *b,
-                    });
-                }
-            }
+            check_bound(f, bytes.len(), *bound)?;
             out.u32(len_u32(f, bytes.len() + 1)?)?;
             out.bytes(bytes)?;
             out.bytes(&[0])
@@ -423,15 +420,7 @@ unsafe fn write_one<S: Sink>(
         FieldType::WString { bound } => {
             // SAFETY: `p` is a u16 string of this flavor.
             let units = unsafe { wstring_units(flavor, p) }.map_err(|r| invalid(f, r))?;
-            if let Some(b) = bound {
-                if units.len() > *b {
-                    return Err(SerializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len: units.len(),
-                        bound: *b,
-                    });
-                }
-            }
+            check_bound(f, units.len(), *bound)?;
             out.u32(len_u32(f, units.len())?)?;
             for &u in units {
                 out.u32(u as u32)?;
@@ -441,6 +430,27 @@ unsafe fn write_one<S: Sink>(
         // SAFETY: a nested message of that layout lives at p.
         FieldType::Message(m) => unsafe { write_message(m, p, out) },
     }
+}
+
+/// The characters of a string's storage; an empty string may have null
+/// data, a non-empty one may not (`null` is the error then).
+///
+/// # Safety
+/// Unless null, `data` points to `len` initialized, aligned `T`s that
+/// outlive the returned slice.
+unsafe fn string_storage<'a, T>(
+    data: *const T,
+    len: usize,
+    null: &'static str,
+) -> Result<&'a [T], &'static str> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(null);
+    }
+    // SAFETY: per contract, `data` is non-null here.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
 /// The bytes (without NUL) of a string.
@@ -463,14 +473,8 @@ unsafe fn string_bytes<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u8], &'sta
             )
         },
     };
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if data.is_null() {
-        return Err("string with null data");
-    }
     // SAFETY: `len` bytes at `data` belong to the string.
-    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+    unsafe { string_storage(data, len, "string with null data") }
 }
 
 /// The UTF-16 code units of a wide string.
@@ -492,14 +496,8 @@ unsafe fn wstring_units<'a>(flavor: Flavor, p: *mut u8) -> Result<&'a [u16], &'s
             )
         },
     };
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if data.is_null() {
-        return Err("wstring with null data");
-    }
     // SAFETY: `len` units at `data`, u16-aligned (char16_t storage).
-    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+    unsafe { string_storage(data, len, "wstring with null data") }
 }
 
 // ---------------------------------------------------------------------------
@@ -619,15 +617,9 @@ fn dinvalid(f: &Field, reason: &'static str) -> DeserializeError {
     }
 }
 
-/// Checks that every byte of a bool run is 0 or 1.
+/// Checks that every byte of a bool run just taken from `r` is 0 or 1.
 fn check_bools(r: &Reader<'_>, src: &[u8]) -> Result<(), DeserializeError> {
-    match src.iter().position(|&b| b > 1) {
-        None => Ok(()),
-        Some(i) => Err(DeserializeError::InvalidBool {
-            offset: r.position() - src.len() + i,
-            value: src[i],
-        }),
-    }
+    validate::check_bools(r.position() - src.len(), src)
 }
 
 /// Fills the message at `msg` from CDR.
@@ -654,18 +646,8 @@ pub(crate) unsafe fn read_message(
                 unsafe { read_elems(layout.flavor, f, &e, n, r, b) }?;
             }
             Arity::Sequence { bound } => {
-                let n = r.u32()? as usize;
-                if let Some(b) = bound {
-                    if n > b {
-                        return Err(DeserializeError::BoundExceeded {
-                            field: f.name.clone(),
-                            len: n,
-                            bound: b,
-                        });
-                    }
-                }
-                // Refuse lengths the remaining input cannot possibly hold before allocating.
-                r.need(n.saturating_mul(f.ty.min_cdr_size()))?;
+                // Refuses lengths the remaining input cannot possibly hold before allocating.
+                let n = validate::seq_len(f, bound, r)?;
                 if layout.flavor == Flavor::C {
                     // SAFETY: C sequence field of a valid message, exclusively borrowed.
                     if unsafe { b.try_borrow(f, p, n, r) }? {
@@ -923,28 +905,7 @@ unsafe fn read_one(
             Ok(())
         }
         FieldType::String { bound } => {
-            let len = r.u32()? as usize;
-            let content: &[u8] = if len == 0 {
-                &[]
-            } else {
-                let all = r.take(1, len)?;
-                let (last, body) = all.split_last().unwrap_or((&0, &[]));
-                if *last != 0 {
-                    return Err(DeserializeError::StringNotTerminated {
-                        field: f.name.clone(),
-                    });
-                }
-                body
-            };
-            if let Some(b) = bound {
-                if content.len() > *b {
-                    return Err(DeserializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len: content.len(),
-                        bound: *b,
-                    });
-                }
-            }
+            let content = validate::string_body(f, *bound, r)?;
             // A C string ends at its first NUL (what rmw_fastrtps' C type support
             // assigns too); std::string keeps every byte.
             let content = match (flavor, content.iter().position(|&b| b == 0)) {
@@ -979,26 +940,8 @@ unsafe fn read_one(
             }
         }
         FieldType::WString { bound } => {
-            let len = r.u32()? as usize;
-            if let Some(b) = bound {
-                if len > *b {
-                    return Err(DeserializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len,
-                        bound: *b,
-                    });
-                }
-            }
-            let raw = r.take(4, len.saturating_mul(4))?;
-            let mut units = Vec::with_capacity(len);
-            for ch in raw.chunks_exact(4) {
-                let v = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
-                let u = u16::try_from(v).map_err(|_| DeserializeError::InvalidWChar {
-                    field: f.name.clone(),
-                    value: v,
-                })?;
-                units.push(u);
-            }
+            let mut units = Vec::new();
+            let len = validate::wstring_units(f, *bound, r, |u| units.push(u))?;
             let ok = match flavor {
                 // SAFETY: `p` is an initialized U16String; assignn copies `len` units.
                 Flavor::C => unsafe {
@@ -1152,21 +1095,26 @@ mod tests {
         assert_eq!(tail.plain_align, None);
     }
 
+    /// The two `Inner` elements both plain-nested tests write.
+    const TWO: [Inner; 2] = [Inner { a: 1, b: 5, c: 2.0 }, Inner { a: 3, b: 6, c: 4.0 }];
+
+    /// Layout of an `Outer*` struct: a primitive `x`, then `arr: [Inner; 2]`
+    /// at offset 8.
+    fn outer<T>(name: &str, x: Primitive) -> Arc<MessageLayout> {
+        layout(
+            name,
+            std::mem::size_of::<T>(),
+            vec![
+                field("x", FieldType::Primitive(x), Arity::Single, 0),
+                field("arr", FieldType::Message(inner()), Arity::Array(2), 8),
+            ],
+        )
+    }
+
     #[test]
     fn plain_nested_unaligned_start_takes_per_element_path() {
-        let i = inner();
-        let l = layout(
-            "OuterU8",
-            std::mem::size_of::<OuterU8>(),
-            vec![
-                field("x", FieldType::Primitive(Primitive::U8), Arity::Single, 0),
-                field("arr", FieldType::Message(i), Arity::Array(2), 8),
-            ],
-        );
-        let v = OuterU8 {
-            x: 7,
-            arr: [Inner { a: 1, b: 5, c: 2.0 }, Inner { a: 3, b: 6, c: 4.0 }],
-        };
+        let l = outer::<OuterU8>("OuterU8", Primitive::U8);
+        let v = OuterU8 { x: 7, arr: TWO };
         let bytes = roundtrip(&l, &v);
         // Per element: x@0, a0@4, b0@8, c0@16 (padded), a1@24, b1@28, c1@32.
         let mut want = vec![7u8, 0, 0, 0];
@@ -1182,19 +1130,8 @@ mod tests {
 
     #[test]
     fn plain_nested_aligned_start_is_memcpy() {
-        let i = inner();
-        let l = layout(
-            "OuterF64",
-            std::mem::size_of::<OuterF64>(),
-            vec![
-                field("x", FieldType::Primitive(Primitive::F64), Arity::Single, 0),
-                field("arr", FieldType::Message(i), Arity::Array(2), 8),
-            ],
-        );
-        let v = OuterF64 {
-            x: 0.5,
-            arr: [Inner { a: 1, b: 5, c: 2.0 }, Inner { a: 3, b: 6, c: 4.0 }],
-        };
+        let l = outer::<OuterF64>("OuterF64", Primitive::F64);
+        let v = OuterF64 { x: 0.5, arr: TWO };
         let bytes = roundtrip(&l, &v);
         let mut want = 0.5f64.to_le_bytes().to_vec();
         for (a, b, c) in [(1u32, 5u32, 2f64), (3, 6, 4.0)] {

@@ -48,6 +48,7 @@ mod broadcast;
 mod mpmc;
 mod sequenced;
 mod spsc;
+mod view;
 
 pub use broadcast::{BroadcastHeader, BroadcastReader, HeapBroadcast, Received, SpmcBroadcast};
 pub use mpmc::{HeapMpmc, MpmcHeader, MpmcRing};
@@ -274,7 +275,7 @@ fn creatable_capacity(slots: usize) -> Result<u64, AttachError> {
 /// Pad a field to its own 64-byte cache line so producer and consumer
 /// indices do not false-share.
 #[repr(C, align(64))]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CachePadded<T>(pub T);
 
 #[cfg(not(loom))]
@@ -298,6 +299,7 @@ mod tests {
             ("ring/broadcast.rs", include_str!("broadcast.rs")),
             ("ring/mpmc.rs", include_str!("mpmc.rs")),
             ("ring/sequenced.rs", include_str!("sequenced.rs")),
+            ("ring/view.rs", include_str!("view.rs")),
             ("notify/mod.rs", include_str!("../notify/mod.rs")),
             ("platform/futex.rs", include_str!("../platform/futex.rs")),
         ];

@@ -22,15 +22,16 @@
 //! which is "free for lap L+1". The counters themselves carry no data
 //! dependencies (Relaxed): all publication goes through the slot stamps.
 
+use super::view::{CapacityHeader, RingView};
 use super::{
-    creatable_capacity, load_words, store_words, validate_capacity, AttachError, CachePadded,
-    HeapMem, PopError, PushError, RingMem, ShmMem, StampedSlot,
+    load_words, store_words, AttachError, CachePadded, HeapMem, PopError, PushError, RingMem,
+    ShmMem, StampedSlot,
 };
 use crate::sync::atomic::{AtomicU64, Ordering};
 
 /// Shared header of an MPMC ring (192 bytes, see docs/lockfree.md).
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct MpmcHeader {
     capacity: CachePadded<AtomicU64>,
     /// Next position to consume; CAS by consumers.
@@ -45,25 +46,21 @@ pub struct MpmcHeader {
 unsafe impl crate::ShmSafe for MpmcHeader {}
 
 impl MpmcHeader {
+    /// An all-zero (uninitialised) header.
     pub fn new() -> Self {
-        MpmcHeader {
-            capacity: CachePadded(AtomicU64::new(0)),
-            head: CachePadded(AtomicU64::new(0)),
-            tail: CachePadded(AtomicU64::new(0)),
-        }
+        Self::default()
     }
 }
-impl Default for MpmcHeader {
-    fn default() -> Self {
-        Self::new()
+
+impl CapacityHeader for MpmcHeader {
+    fn capacity_word(&self) -> &AtomicU64 {
+        &self.capacity.0
     }
 }
 
 /// Multi-producer multi-consumer bounded ring of `[u64; W]` records.
 pub struct MpmcRing<M, const W: usize> {
-    mem: M,
-    mask: u64,
-    shift: u32,
+    view: RingView<M, MpmcHeader, StampedSlot<W>>,
 }
 
 /// Heap-backed MPMC ring.
@@ -78,11 +75,7 @@ const MAX_RETRIES: u32 = 1 << 16;
 impl<const W: usize> MpmcRing<HeapMem<MpmcHeader, StampedSlot<W>>, W> {
     /// A heap ring with `capacity` slots (power of two).
     pub fn new(capacity: usize) -> Result<Self, AttachError> {
-        let cap = creatable_capacity(capacity)?;
-        let h = MpmcHeader::new();
-        h.capacity.0.store(cap, Ordering::Relaxed);
-        let slots = (0..capacity).map(|_| StampedSlot::new()).collect();
-        MpmcRing::attach(HeapMem::new(h, slots))
+        RingView::heap(capacity).map(|view| MpmcRing { view })
     }
 }
 
@@ -99,40 +92,21 @@ impl<'a, const W: usize> MpmcRing<ShmMem<'a, MpmcHeader, StampedSlot<W>>, W> {
 impl<M: RingMem<MpmcHeader, StampedSlot<W>>, const W: usize> MpmcRing<M, W> {
     /// Creator: initialise zeroed memory as an empty ring.
     pub fn init(mem: M) -> Result<Self, AttachError> {
-        let cap = creatable_capacity(mem.slots().len())?;
-        // SYNC POINT: Release pairs with the Acquire load in `attach`.
-        mem.header()
-            .capacity
-            .0
-            .compare_exchange(0, cap, Ordering::Release, Ordering::Acquire)
-            .map_err(AttachError::AlreadyInitialised)?;
-        Self::attach(mem)
+        RingView::init(mem).map(|view| MpmcRing { view })
     }
 
     /// Build a view over an initialised ring, validating the header.
     pub fn attach(mem: M) -> Result<Self, AttachError> {
-        // SYNC POINT: Acquire pairs with the creator's Release in `init`.
-        let cap = mem.header().capacity.0.load(Ordering::Acquire);
-        let mask = validate_capacity(cap, mem.slots().len())?;
-        Ok(MpmcRing {
-            mem,
-            mask,
-            shift: cap.trailing_zeros(),
-        })
+        RingView::attach(mem).map(|view| MpmcRing { view })
     }
 
     pub fn capacity(&self) -> usize {
-        (self.mask + 1) as usize
-    }
-
-    #[inline]
-    fn slot(&self, pos: u64) -> &StampedSlot<W> {
-        &self.mem.slots()[(pos & self.mask) as usize]
+        self.view.cap() as usize
     }
 
     /// Any producer: append one record; `Err(Full)` if the ring is full.
     pub fn push(&self, item: [u64; W]) -> Result<(), PushError> {
-        let h = self.mem.header();
+        let h = self.view.header();
         // SYNC POINT: Relaxed: `tail` only arbitrates between producers; the
         // slot stamp (below) carries the synchronisation.
         let mut pos = h.tail.0.load(Ordering::Relaxed);
@@ -140,8 +114,8 @@ impl<M: RingMem<MpmcHeader, StampedSlot<W>>, const W: usize> MpmcRing<M, W> {
             if pos >= MAX_POS {
                 return Err(PushError::Corrupt("mpmc: tail out of range"));
             }
-            let slot = self.slot(pos);
-            let turn = 2 * (pos >> self.shift);
+            let slot = self.view.slot(pos);
+            let turn = 2 * self.view.lap(pos);
             // SYNC POINT: Acquire pairs with the consumer's Release store of
             // `2L` in `pop` (the previous lap's item has been read out), so
             // our data stores cannot overwrite what it is still reading.
@@ -186,15 +160,15 @@ impl<M: RingMem<MpmcHeader, StampedSlot<W>>, const W: usize> MpmcRing<M, W> {
 
     /// Any consumer: take the oldest record, `Ok(None)` if empty.
     pub fn pop(&self) -> Result<Option<[u64; W]>, PopError> {
-        let h = self.mem.header();
+        let h = self.view.header();
         // SYNC POINT: Relaxed: `head` only arbitrates between consumers.
         let mut pos = h.head.0.load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
             if pos >= MAX_POS {
                 return Err(PopError::Corrupt("mpmc: head out of range"));
             }
-            let slot = self.slot(pos);
-            let full = 2 * (pos >> self.shift) + 1;
+            let slot = self.view.slot(pos);
+            let full = 2 * self.view.lap(pos) + 1;
             // SYNC POINT: Acquire pairs with the producer's Release store of
             // `2L+1` in `push`: the record is complete.
             let st = slot.stamp.load(Ordering::Acquire);
@@ -322,13 +296,13 @@ mod tests {
     #[test]
     fn corrupt_stamps_are_errors() {
         let r = HeapMpmc::<1>::new(4).unwrap();
-        r.mem.header().tail.0.store(40, Ordering::Relaxed); // lap 10
+        r.view.header().tail.0.store(40, Ordering::Relaxed); // lap 10
         assert!(matches!(r.push([1]), Err(PushError::Corrupt(_))));
-        r.mem.header().head.0.store(40, Ordering::Relaxed);
+        r.view.header().head.0.store(40, Ordering::Relaxed);
         assert!(matches!(r.pop(), Err(PopError::Corrupt(_))));
         // A stamp far ahead with a tail that never moves: bounded, error.
-        r.mem.header().tail.0.store(0, Ordering::Relaxed);
-        r.mem.slots()[0].stamp.store(1000, Ordering::Relaxed);
+        r.view.header().tail.0.store(0, Ordering::Relaxed);
+        r.view.slot(0).stamp.store(1000, Ordering::Relaxed);
         assert!(matches!(r.push([1]), Err(PushError::Corrupt(_))));
     }
 }

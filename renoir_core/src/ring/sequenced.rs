@@ -24,15 +24,16 @@
 //! `Revoked`, having written nothing); state `4L + 1` can only be skipped
 //! with `force` once the caller knows the producer is dead.
 
+use super::view::{CapacityHeader, RingView};
 use super::{
-    creatable_capacity, load_words, store_words, validate_capacity, AttachError, CachePadded,
-    HeapMem, PopError, PushError, RingMem, ShmMem, StampedSlot,
+    load_words, store_words, AttachError, CachePadded, HeapMem, PopError, PushError, RingMem,
+    ShmMem, StampedSlot,
 };
 use crate::sync::atomic::{AtomicU64, Ordering};
 
 /// Shared header of a sequenced ring (192 bytes, see docs/lockfree.md).
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct SequencedHeader {
     capacity: CachePadded<AtomicU64>,
     /// Next sequence number to claim; CAS by producers.
@@ -47,25 +48,21 @@ pub struct SequencedHeader {
 unsafe impl crate::ShmSafe for SequencedHeader {}
 
 impl SequencedHeader {
+    /// An all-zero (uninitialised) header.
     pub fn new() -> Self {
-        SequencedHeader {
-            capacity: CachePadded(AtomicU64::new(0)),
-            claim: CachePadded(AtomicU64::new(0)),
-            consumed: CachePadded(AtomicU64::new(0)),
-        }
+        Self::default()
     }
 }
-impl Default for SequencedHeader {
-    fn default() -> Self {
-        Self::new()
+
+impl CapacityHeader for SequencedHeader {
+    fn capacity_word(&self) -> &AtomicU64 {
+        &self.capacity.0
     }
 }
 
 /// Multi-producer, single-consumer, sequence-ordered ring.
 pub struct SequencedRing<M, const W: usize> {
-    mem: M,
-    mask: u64,
-    shift: u32,
+    view: RingView<M, SequencedHeader, StampedSlot<W>>,
 }
 
 /// Heap-backed sequenced ring.
@@ -78,11 +75,7 @@ const MAX_RETRIES: u32 = 1 << 16;
 impl<const W: usize> SequencedRing<HeapMem<SequencedHeader, StampedSlot<W>>, W> {
     /// A heap ring with `capacity` slots (power of two).
     pub fn new(capacity: usize) -> Result<Self, AttachError> {
-        let cap = creatable_capacity(capacity)?;
-        let h = SequencedHeader::new();
-        h.capacity.0.store(cap, Ordering::Relaxed);
-        let slots = (0..capacity).map(|_| StampedSlot::new()).collect();
-        SequencedRing::attach(HeapMem::new(h, slots))
+        RingView::heap(capacity).map(|view| SequencedRing { view })
     }
 }
 
@@ -99,50 +92,31 @@ impl<'a, const W: usize> SequencedRing<ShmMem<'a, SequencedHeader, StampedSlot<W
 impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<M, W> {
     /// Creator: initialise zeroed memory as an empty ring.
     pub fn init(mem: M) -> Result<Self, AttachError> {
-        let cap = creatable_capacity(mem.slots().len())?;
-        // SYNC POINT: Release pairs with the Acquire load in `attach`.
-        mem.header()
-            .capacity
-            .0
-            .compare_exchange(0, cap, Ordering::Release, Ordering::Acquire)
-            .map_err(AttachError::AlreadyInitialised)?;
-        Self::attach(mem)
+        RingView::init(mem).map(|view| SequencedRing { view })
     }
 
     /// Build a view over an initialised ring, validating the header.
     pub fn attach(mem: M) -> Result<Self, AttachError> {
-        // SYNC POINT: Acquire pairs with the creator's Release in `init`.
-        let cap = mem.header().capacity.0.load(Ordering::Acquire);
-        let mask = validate_capacity(cap, mem.slots().len())?;
-        Ok(SequencedRing {
-            mem,
-            mask,
-            shift: cap.trailing_zeros(),
-        })
+        RingView::attach(mem).map(|view| SequencedRing { view })
     }
 
     pub fn capacity(&self) -> usize {
-        (self.mask + 1) as usize
-    }
-
-    #[inline]
-    fn slot(&self, s: u64) -> &StampedSlot<W> {
-        &self.mem.slots()[(s & self.mask) as usize]
+        self.view.cap() as usize
     }
 
     #[inline]
     fn base(&self, s: u64) -> u64 {
-        4 * (s >> self.shift)
+        4 * self.view.lap(s)
     }
 
     /// Producer: claim `n` consecutive sequence numbers (1 <= n <= capacity);
     /// returns the first. `Err(Full)` if fewer than `n` slots are free.
     /// Every claimed number must then be [`publish`](Self::publish)ed.
     pub fn claim(&self, n: u64) -> Result<u64, PushError> {
-        if n == 0 || n > self.mask + 1 {
+        if n == 0 || n > self.view.cap() {
             return Err(PushError::Full);
         }
-        let h = self.mem.header();
+        let h = self.view.header();
         // SYNC POINT: Relaxed; the CAS below decides.
         let mut c = h.claim.0.load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
@@ -166,7 +140,7 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
                 }
                 continue;
             }
-            if c - d > self.mask + 1 {
+            if c - d > self.view.cap() {
                 // Our `consumed` may be older than the one another producer
                 // gated its claim on: look again (bounded, then corrupt).
                 crate::sync::hint::spin_loop();
@@ -174,7 +148,7 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
                 c = h.claim.0.load(Ordering::Relaxed);
                 continue;
             }
-            if c - d + n > self.mask + 1 {
+            if c - d + n > self.view.cap() {
                 return Err(PushError::Full);
             }
             // SYNC POINT: Relaxed CAS: arbitrates sequence numbers between
@@ -202,7 +176,7 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
         if seq >= MAX_SEQ {
             return Err(PushError::Corrupt("sequenced: seq out of range"));
         }
-        let slot = self.slot(seq);
+        let slot = self.view.slot(seq);
         let b = self.base(seq);
         // SYNC POINT: Acquire on success pairs with the consumer's Release
         // stamp store (4L) when it freed the slot: its read of the previous
@@ -243,13 +217,13 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
     /// Consumer (only one): the record with the next sequence number, or
     /// `Ok(None)` if it is not published yet (even if later ones are).
     pub fn pop(&self) -> Result<Option<(u64, [u64; W])>, PopError> {
-        let h = self.mem.header();
+        let h = self.view.header();
         // SYNC POINT: Relaxed: only the consumer writes `consumed`.
         let s = h.consumed.0.load(Ordering::Relaxed);
         if s >= MAX_SEQ {
             return Err(PopError::Corrupt("sequenced: consumed out of range"));
         }
-        let slot = self.slot(s);
+        let slot = self.view.slot(s);
         let b = self.base(s);
         // SYNC POINT: Acquire pairs with the producer's Release store of
         // `4L+2` in `publish`.
@@ -282,7 +256,11 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
         slot.stamp.store(b + 4, Ordering::Release);
         // SYNC POINT: Release pairs with the producers' Acquire load of
         // `consumed` in `claim`: the slot freed above is visible to them.
-        self.mem.header().consumed.0.store(s + 1, Ordering::Release);
+        self.view
+            .header()
+            .consumed
+            .0
+            .store(s + 1, Ordering::Release);
     }
 
     /// Consumer: give up on the sequence number it is blocked on, because its
@@ -292,7 +270,7 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
     /// the producer is known dead). Returns the skipped sequence number, or
     /// `None` if there was nothing to skip.
     pub fn skip(&self, force: bool) -> Result<Option<u64>, PopError> {
-        let h = self.mem.header();
+        let h = self.view.header();
         // SYNC POINT: Relaxed: only the consumer writes `consumed`.
         let s = h.consumed.0.load(Ordering::Relaxed);
         // SYNC POINT: Acquire: a claim we see was made by a producer; we may
@@ -301,7 +279,7 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
         if c <= s || s >= MAX_SEQ {
             return Ok(None);
         }
-        let slot = self.slot(s);
+        let slot = self.view.slot(s);
         let b = self.base(s);
         for from in [b, b + 1] {
             if from == b + 1 && !force {
@@ -326,7 +304,7 @@ impl<M: RingMem<SequencedHeader, StampedSlot<W>>, const W: usize> SequencedRing<
     /// Next sequence number the consumer will take.
     pub fn consumed(&self) -> u64 {
         // SYNC POINT: Acquire, a snapshot for monitoring.
-        self.mem.header().consumed.0.load(Ordering::Acquire)
+        self.view.header().consumed.0.load(Ordering::Acquire)
     }
 }
 
@@ -373,7 +351,7 @@ mod tests {
         assert_eq!(r.publish(dead, [1]), Err(PushError::Revoked));
         // A half-written record needs force.
         let s = r.claim(1).unwrap();
-        r.slot(s).stamp.store(r.base(s) + 1, Ordering::Relaxed);
+        r.view.slot(s).stamp.store(r.base(s) + 1, Ordering::Relaxed);
         assert_eq!(r.skip(false).unwrap(), None);
         assert_eq!(r.skip(true).unwrap(), Some(s));
         assert_eq!(r.skip(true).unwrap(), None, "nothing claimed any more");
@@ -382,10 +360,10 @@ mod tests {
     #[test]
     fn corrupt_is_error() {
         let r = HeapSequenced::<1>::new(4).unwrap();
-        r.mem.header().claim.0.store(99, Ordering::Relaxed);
+        r.view.header().claim.0.store(99, Ordering::Relaxed);
         assert!(matches!(r.push([1]), Err(PushError::Corrupt(_))));
-        r.mem.header().claim.0.store(1, Ordering::Relaxed);
-        r.slot(0).stamp.store(77, Ordering::Relaxed);
+        r.view.header().claim.0.store(1, Ordering::Relaxed);
+        r.view.slot(0).stamp.store(77, Ordering::Relaxed);
         assert!(matches!(r.pop(), Err(PopError::Corrupt(_))));
     }
 }

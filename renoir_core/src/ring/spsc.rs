@@ -20,15 +20,16 @@
 //! arithmetic wraps (a garbage index near 2^64 must not panic on overflow;
 //! the invariant is computed modulo 2^64 too).
 
+use super::view::{CapacityHeader, RingView};
 use super::{
-    creatable_capacity, load_words, store_words, validate_capacity, AttachError, CachePadded, Cell,
-    HeapMem, PopError, PushError, RingMem, ShmMem,
+    load_words, store_words, AttachError, CachePadded, Cell, HeapMem, PopError, PushError, RingMem,
+    ShmMem,
 };
 use crate::sync::atomic::{AtomicU64, Ordering};
 
 /// Shared header of an SPSC ring (192 bytes, see docs/lockfree.md).
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct SpscHeader {
     capacity: CachePadded<AtomicU64>,
     /// Items ever popped; written by the consumer only.
@@ -43,24 +44,21 @@ pub struct SpscHeader {
 unsafe impl crate::ShmSafe for SpscHeader {}
 
 impl SpscHeader {
+    /// An all-zero (uninitialised) header.
     pub fn new() -> Self {
-        SpscHeader {
-            capacity: CachePadded(AtomicU64::new(0)),
-            head: CachePadded(AtomicU64::new(0)),
-            tail: CachePadded(AtomicU64::new(0)),
-        }
+        Self::default()
     }
 }
-impl Default for SpscHeader {
-    fn default() -> Self {
-        Self::new()
+
+impl CapacityHeader for SpscHeader {
+    fn capacity_word(&self) -> &AtomicU64 {
+        &self.capacity.0
     }
 }
 
 /// Single-producer single-consumer ring of `[u64; W]` records.
 pub struct SpscRing<M, const W: usize> {
-    mem: M,
-    mask: u64,
+    view: RingView<M, SpscHeader, Cell<W>>,
 }
 
 /// Heap-backed SPSC ring.
@@ -69,11 +67,7 @@ pub type HeapSpsc<const W: usize> = SpscRing<HeapMem<SpscHeader, Cell<W>>, W>;
 impl<const W: usize> SpscRing<HeapMem<SpscHeader, Cell<W>>, W> {
     /// A heap ring with `capacity` slots (power of two).
     pub fn new(capacity: usize) -> Result<Self, AttachError> {
-        let cap = creatable_capacity(capacity)?;
-        let h = SpscHeader::new();
-        h.capacity.0.store(cap, Ordering::Relaxed);
-        let slots = (0..capacity).map(|_| Cell::new()).collect();
-        SpscRing::attach(HeapMem::new(h, slots))
+        RingView::heap(capacity).map(|view| SpscRing { view })
     }
 }
 
@@ -87,60 +81,45 @@ impl<'a, const W: usize> SpscRing<ShmMem<'a, SpscHeader, Cell<W>>, W> {
 impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
     /// Creator: initialise zeroed memory as an empty ring.
     pub fn init(mem: M) -> Result<Self, AttachError> {
-        let cap = creatable_capacity(mem.slots().len())?;
-        // SYNC POINT: Release pairs with the Acquire load in `attach`.
-        mem.header()
-            .capacity
-            .0
-            .compare_exchange(0, cap, Ordering::Release, Ordering::Acquire)
-            .map_err(AttachError::AlreadyInitialised)?;
-        Self::attach(mem)
+        RingView::init(mem).map(|view| SpscRing { view })
     }
 
     /// Build a view over an initialised ring, validating the header.
     pub fn attach(mem: M) -> Result<Self, AttachError> {
-        // SYNC POINT: Acquire pairs with the creator's Release in `init`.
-        let cap = mem.header().capacity.0.load(Ordering::Acquire);
-        let mask = validate_capacity(cap, mem.slots().len())?;
-        Ok(SpscRing { mem, mask })
+        RingView::attach(mem).map(|view| SpscRing { view })
     }
 
     pub fn capacity(&self) -> usize {
-        (self.mask + 1) as usize
-    }
-
-    #[inline]
-    fn cell(&self, i: u64) -> &Cell<W> {
-        &self.mem.slots()[(i & self.mask) as usize]
+        self.view.cap() as usize
     }
 
     /// Free slots as the producer sees them: (tail, free).
     #[inline]
     fn producer_view(&self) -> Result<(u64, u64), PushError> {
-        let h = self.mem.header();
+        let h = self.view.header();
         // SYNC POINT: Relaxed: the producer is the only writer of `tail`.
         let t = h.tail.0.load(Ordering::Relaxed);
         // SYNC POINT: Acquire pairs with the consumer's Release store of
         // `head` in `pop`: slots below `head` are no longer being read.
         let hd = h.head.0.load(Ordering::Acquire);
         let used = t.wrapping_sub(hd);
-        if used > self.mask + 1 {
+        if used > self.view.cap() {
             return Err(PushError::Corrupt("spsc: tail - head > capacity"));
         }
-        Ok((t, self.mask + 1 - used))
+        Ok((t, self.view.cap() - used))
     }
 
     /// Items ready as the consumer sees them: (head, count).
     #[inline]
     fn consumer_view(&self) -> Result<(u64, u64), PopError> {
-        let h = self.mem.header();
+        let h = self.view.header();
         // SYNC POINT: Relaxed: the consumer is the only writer of `head`.
         let hd = h.head.0.load(Ordering::Relaxed);
         // SYNC POINT: Acquire pairs with the producer's Release store of
         // `tail` in `push`: the slots below `tail` hold complete items.
         let t = h.tail.0.load(Ordering::Acquire);
         let used = t.wrapping_sub(hd);
-        if used > self.mask + 1 {
+        if used > self.view.cap() {
             return Err(PopError::Corrupt("spsc: tail - head > capacity"));
         }
         Ok((hd, used))
@@ -152,10 +131,10 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
         if free == 0 {
             return Err(PushError::Full);
         }
-        store_words(&self.cell(t).data, &item);
+        store_words(&self.view.slot(t).data, &item);
         // SYNC POINT: Release pairs with the consumer's Acquire load of
         // `tail` in `consumer_view`: publishes the record written above.
-        self.mem
+        self.view
             .header()
             .tail
             .0
@@ -169,11 +148,11 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
         let (t, free) = self.producer_view()?;
         let n = (free as usize).min(items.len());
         for (i, it) in items[..n].iter().enumerate() {
-            store_words(&self.cell(t.wrapping_add(i as u64)).data, it);
+            store_words(&self.view.slot(t.wrapping_add(i as u64)).data, it);
         }
         if n > 0 {
             // SYNC POINT: Release, as in `push` (publishes all n records).
-            self.mem
+            self.view
                 .header()
                 .tail
                 .0
@@ -188,11 +167,11 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
         if used == 0 {
             return Ok(None);
         }
-        let v = load_words(&self.cell(hd).data);
+        let v = load_words(&self.view.slot(hd).data);
         // SYNC POINT: Release pairs with the producer's Acquire load of
         // `head` in `producer_view`: our read of the slot is done before the
         // producer may overwrite it.
-        self.mem
+        self.view
             .header()
             .head
             .0
@@ -205,11 +184,11 @@ impl<M: RingMem<SpscHeader, Cell<W>>, const W: usize> SpscRing<M, W> {
         let (hd, used) = self.consumer_view()?;
         let n = (used as usize).min(out.len());
         for (i, o) in out[..n].iter_mut().enumerate() {
-            *o = load_words(&self.cell(hd.wrapping_add(i as u64)).data);
+            *o = load_words(&self.view.slot(hd.wrapping_add(i as u64)).data);
         }
         if n > 0 {
             // SYNC POINT: Release, as in `pop` (frees all n slots).
-            self.mem
+            self.view
                 .header()
                 .head
                 .0
@@ -269,12 +248,12 @@ mod tests {
     #[test]
     fn corrupt_indices_are_errors() {
         let r = HeapSpsc::<1>::new(4).unwrap();
-        r.mem.header().tail.0.store(100, Ordering::Relaxed);
+        r.view.header().tail.0.store(100, Ordering::Relaxed);
         assert!(matches!(r.pop(), Err(PopError::Corrupt(_))));
         assert!(matches!(r.push([1]), Err(PushError::Corrupt(_))));
         // head beyond tail (negative fill) is caught too.
-        r.mem.header().tail.0.store(0, Ordering::Relaxed);
-        r.mem.header().head.0.store(3, Ordering::Relaxed);
+        r.view.header().tail.0.store(0, Ordering::Relaxed);
+        r.view.header().head.0.store(3, Ordering::Relaxed);
         assert!(matches!(r.pop(), Err(PopError::Corrupt(_))));
     }
 }
