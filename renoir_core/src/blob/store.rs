@@ -19,7 +19,7 @@ use super::{shm_io, BlobError};
 use crate::alloc::{Pool, MAX_OWNER_TAG};
 use crate::platform::ProcessIdentity;
 use crate::region::Region;
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -756,7 +756,7 @@ pub struct SharedReader {
     owner_word: u64,
     verify: bool,
     pins: std::sync::Mutex<u32>,
-    abandoned: std::sync::atomic::AtomicBool,
+    abandoned: AtomicBool,
 }
 
 impl SharedReader {
@@ -771,7 +771,7 @@ impl SharedReader {
             owner_word: CLAIMED | u64::from(me.pid),
             verify,
             pins: std::sync::Mutex::new(0),
-            abandoned: std::sync::atomic::AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
         }))
     }
 
@@ -802,13 +802,12 @@ impl SharedReader {
     /// leaves behind (the writer's liveness check releases it).
     pub fn abandon(&self) {
         // SYNC POINT: process-local flag, read by our own drops only.
-        self.abandoned
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.abandoned.store(true, Ordering::Relaxed);
     }
 
     fn is_abandoned(&self) -> bool {
         // SYNC POINT: as in `abandon`.
-        self.abandoned.load(std::sync::atomic::Ordering::Relaxed)
+        self.abandoned.load(Ordering::Relaxed)
     }
 }
 
