@@ -210,7 +210,16 @@ pub unsafe extern "C" fn rmw_create_publisher(
             profile,
             EndpointKind::Publisher,
         )?;
-        let inner = n.ctx.domain.create_publisher(&n.handle, spec.clone())?;
+        // Large-payload settings resolved for this publisher (context, then
+        // [[node]] / [[publisher]] overrides); a bad config falls back to
+        // the defaults rather than failing the publisher.
+        let blob_cfg = renoir_core::config::ConfigSet::load()
+            .and_then(|c| c.for_publisher(n.namespace(), n.name(), name))
+            .unwrap_or_default();
+        let inner = n
+            .ctx
+            .domain
+            .create_publisher_with(&n.handle, spec.clone(), blob_cfg)?;
         crate::attach::attach_local(&n.ctx.domain, name);
         LOCAL_PUBLISHERS
             .lock()
