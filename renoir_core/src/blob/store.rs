@@ -897,6 +897,10 @@ impl HeldBlob {
     pub fn chunk_count(&self) -> usize {
         self.spans.len()
     }
+    /// Chunk blocks of the store this blob lives in.
+    pub fn store_chunk_capacity(&self) -> u32 {
+        self.pin.r.store.cfg.chunk_capacity
+    }
     /// Zero-copy slices of the chunks, in order.
     pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let region = &self.pin.r.store.region;

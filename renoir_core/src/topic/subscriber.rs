@@ -445,7 +445,7 @@ impl Attached {
         pub_ts: i64,
     ) -> Sample {
         let n = blob.chunk_count() as u32;
-        let share = blob.as_ref().store_chunk_capacity() / 2;
+        let share = blob.store_chunk_capacity() / 2;
         // SYNC POINT: process-local counter of our own holdings.
         let held = self.held_chunks.load(Ordering::Relaxed);
         let len = blob.len();
