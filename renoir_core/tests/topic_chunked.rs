@@ -529,3 +529,44 @@ fn publisher_killed_mid_chunk() {
         assert_clean(dom);
     }
 }
+
+/// Share rule: one subscriber holds at most half of a publisher's chunk
+/// store zero-copy; a chunked sample taken beyond that arrives as an owned
+/// copy (its pin released at once), with the same bytes.
+#[test]
+fn subscriber_share_is_bounded() {
+    if role().is_some() {
+        return;
+    }
+    init();
+    let dom = 238;
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let spec = TopicSpec::new("/share", "t/T", Qos::reliable(8));
+        // 40 chunks: share = 20 chunks = four 5-chunk samples.
+        let p = d
+            .create_publisher_with(&n, spec.clone(), cfg(64, 40 * CHUNK, "fixed"))
+            .unwrap();
+        let s = d.create_subscriber(&n, spec).unwrap();
+        let len = 5 * CHUNK as usize;
+        let mut held = Vec::new();
+        for i in 1..=6u64 {
+            p.publish_bytes(&pat(len, i), now_ns()).unwrap();
+            let x = take_now(&s);
+            assert!(x.is_chunked());
+            let zero_copy = x.chunks().count() == 5;
+            assert_eq!(zero_copy, i <= 4, "sample {i}");
+            // Beyond the share: already an owned, contiguous copy.
+            assert_eq!(x.contiguous().is_some(), i > 4, "sample {i}");
+            verify(&x, &pat(len, i));
+            held.push(x);
+        }
+        drop(held);
+        // Room again: the next sample is zero-copy.
+        p.publish_bytes(&pat(len, 7), now_ns()).unwrap();
+        let x = take_now(&s);
+        assert_eq!(x.chunks().count(), 5);
+    }
+    assert_clean(dom);
+}
