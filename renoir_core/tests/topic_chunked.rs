@@ -7,7 +7,9 @@
 //! shm directory.
 mod topic_common;
 
+use renoir_core::blob::BlobStore;
 use renoir_core::config::BlobConfig;
+use renoir_core::region::{Access, Backend, Region};
 use renoir_core::registry::Domain;
 use renoir_core::topic::{PublishError, Publisher, Qos, Sample, Subscriber, TopicSpec};
 use std::io::{BufRead, BufReader};
@@ -198,6 +200,16 @@ fn held_chunked_sample_is_never_overwritten() {
             let st = p.chunk_stats().unwrap();
             assert_eq!(st.dropped, exhausted, "{topic}: {st:?}");
             assert!(st.reclaim.retired > 0, "{topic}: {st:?}");
+            // What `renoir ls` shows: the store mapped read-only by name.
+            let r = std::sync::Arc::new(
+                Region::open(&st.segment, Backend::Shm, Access::ReadOnly).unwrap(),
+            );
+            let sum = BlobStore::open_in(&r, r.payload_offset())
+                .unwrap()
+                .summary();
+            assert_eq!(sum.chunks_in_use, st.chunks_in_use, "{sum:?}");
+            assert_eq!((sum.pinned, sum.readers), (1, 1), "{sum:?}");
+            assert_eq!(sum.epoch, st.reclaim.retired, "{sum:?}");
             verify(&held, &first);
             drop(held);
             p.publish_bytes(&pat(len, 99), now_ns())

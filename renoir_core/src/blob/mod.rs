@@ -22,7 +22,7 @@ pub use header::{BlobHeader, Checksum, ContentType};
 #[cfg(not(loom))]
 pub use store::{
     BlobDesc, BlobReader, BlobRef, BlobStore, BlobWriter, ChunkStrategy, HeldBlob, PinToken,
-    ReadGuard, ReclaimPolicy, ReclaimStats, SharedReader, StoreConfig,
+    ReadGuard, ReclaimPolicy, ReclaimStats, SharedReader, StoreConfig, StoreSummary,
 };
 
 /// Everything that can go wrong with a blob; never a panic.

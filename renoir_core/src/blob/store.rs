@@ -289,12 +289,57 @@ impl BlobStore {
     pub fn blobs_in_use(&self) -> u32 {
         self.tables.stats().in_use
     }
+    /// A snapshot of the store's state for tools (`renoir ls`): read-only
+    /// loads, so a store mapped read-only can be inspected.
+    pub fn summary(&self) -> StoreSummary {
+        let (mut readers, mut pinned, mut pins) = (0, 0, 0);
+        for s in self.slots() {
+            // SYNC POINT: Relaxed snapshot for display only.
+            if s.owner.load(Ordering::Relaxed) & CLAIMED != 0 {
+                readers += 1;
+            }
+            if s.pin.load(Ordering::Relaxed) & epoch::ACTIVE != 0 {
+                pinned += 1;
+            }
+            pins += s.pins.load(Ordering::Relaxed);
+        }
+        StoreSummary {
+            chunk_size: self.cfg.chunk_size,
+            chunk_capacity: self.cfg.chunk_capacity,
+            chunks_in_use: self.chunks_in_use(),
+            table_capacity: self.cfg.table_capacity,
+            blobs_in_use: self.blobs_in_use(),
+            readers,
+            pinned,
+            // SYNC POINT: Relaxed snapshot for display only.
+            epoch: self.global().load(Ordering::Relaxed),
+            pins,
+        }
+    }
     fn limits(&self) -> Limits {
         Limits {
             max_chunk_len: self.cfg.chunk_size,
             max_chunks: self.cfg.max_chunks,
         }
     }
+}
+
+/// [`BlobStore::summary`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreSummary {
+    pub chunk_size: u32,
+    pub chunk_capacity: u32,
+    pub chunks_in_use: u32,
+    pub table_capacity: u32,
+    /// Blobs in the ring or retired and not yet freed.
+    pub blobs_in_use: u32,
+    /// Reader slots claimed / currently pinned.
+    pub readers: u32,
+    pub pinned: u32,
+    /// The writer's epoch (= blobs retired so far).
+    pub epoch: u64,
+    /// Pins taken by readers (statistics).
+    pub pins: u64,
 }
 
 /// How a payload is cut.
