@@ -25,7 +25,8 @@ def report(name, pub_done, subs_done):
             "lat_max_ms": d["lat_max_ms"]}))
 
 
-def stream(ros, name, kind, size_args, count, subs=1, depth=None, min_share=None):
+def stream(ros, name, kind, size_args, count, subs=1, depth=None, min_share=None, env=None,
+           while_streaming=None):
     """One publisher, `subs` subscribers, `count` messages at 30 Hz.
     `depth` (default: `count`, i.e. the queues hold the whole stream):
     reliable keep-last depth on both sides. With the whole stream queued,
@@ -33,16 +34,19 @@ def stream(ros, name, kind, size_args, count, subs=1, depth=None, min_share=None
     `min_share` of what was sent."""
     depth = depth or count
     qos = f"reliable,keep_last:{depth}"
+    env = env or {}
     ss = [ros.spawn("large_sub.py", "--kind", kind, "--qos", qos, "--expect", count,
-                    "--idle", "3", "--timeout", "60", "--name", f"sub{i}")
+                    "--idle", "3", "--timeout", "60", "--name", f"sub{i}", **env)
           for i in range(subs)]
     for s in ss:
         s.wait_for("ready")
     pub = ros.spawn("large_pub.py", "--kind", kind, *size_args, "--count", count,
                     "--hz", RATE, "--qos", qos, "--wait-match", subs,
-                    "--until-unmatched", "--linger", 30)
+                    "--until-unmatched", "--linger", 30, **env)
     m = pub.wait_for("matched", timeout=30)
     assert m["count"] == subs
+    if while_streaming:
+        while_streaming()
     pd = pub.wait_for("done", timeout=60)
     dones = [s.wait_for("done", timeout=60) for s in ss]
     report(name, pd, dones)
@@ -57,6 +61,25 @@ def stream(ros, name, kind, size_args, count, subs=1, depth=None, min_share=None
     assert pub.finish() == 0
     assert all(s.finish() == 0 for s in ss)
     return pd, dones
+
+
+def test_image_above_max_slot_size_is_chunked(ros):
+    # A 640x480 rgb8 frame (921.6 KB) is above a 256 KiB slot cap: rmw_publish
+    # sends it through the publisher's chunk store (64 KiB chunks), the
+    # subscribers reassemble it; every byte is checked as for the others.
+    env = {"RENOIR_MAX_SLOT_SIZE": "256KiB", "RENOIR_CHUNK_SIZE": "64KiB",
+           "RENOIR_POOL_SIZE": "8MiB"}
+    seen = []
+
+    def chunk_store_exists():
+        end = time.time() + 10
+        while time.time() < end and not seen:
+            seen.extend(n for n in ros.leftovers() if "_bstore" in n)
+            time.sleep(0.05)
+
+    stream(ros, "image_chunked", "image", ["--width", 640, "--height", 480], 45, subs=2,
+           env=env, while_streaming=chunk_store_exists)
+    assert seen, "no chunk store segment appeared: the frames were not chunked"
 
 
 def test_image_1080p(ros):

@@ -32,6 +32,9 @@ pub struct BlobConfig {
     pub pool_size: u64,
     /// Payloads above this many bytes go through the blob store.
     pub large_threshold: u64,
+    /// Largest contiguous pool slot of a topic: samples published with
+    /// `publish_bytes` above this size are split into chunks.
+    pub max_slot_size: u64,
     /// Bytes per chunk (pool block size).
     pub chunk_size: u64,
     /// "fixed" or "adaptive".
@@ -53,6 +56,7 @@ impl Default for BlobConfig {
         BlobConfig {
             pool_size: 32 << 20,
             large_threshold: 64 << 10,
+            max_slot_size: 64 << 20,
             chunk_size: 1 << 20,
             chunk_strategy: "fixed".into(),
             reader_slots: 32,
@@ -91,6 +95,9 @@ impl BlobConfig {
         if let Some(v) = &o.large_threshold {
             self.large_threshold = v.bytes("large_threshold")?;
         }
+        if let Some(v) = &o.max_slot_size {
+            self.max_slot_size = v.bytes("max_slot_size")?;
+        }
         if let Some(v) = &o.chunk_size {
             self.chunk_size = v.bytes("chunk_size")?;
         }
@@ -121,6 +128,12 @@ impl BlobConfig {
             return bad(
                 "chunk_size",
                 format!("{} not in 64..=1GiB", self.chunk_size),
+            );
+        }
+        if self.max_slot_size > 1 << 30 {
+            return bad(
+                "max_slot_size",
+                format!("{} above 1GiB", self.max_slot_size),
             );
         }
         if self.pool_size < self.chunk_size {
@@ -187,6 +200,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
 pub struct Overrides {
     pub pool_size: Option<Size>,
     pub large_threshold: Option<Size>,
+    pub max_slot_size: Option<Size>,
     pub chunk_size: Option<Size>,
     pub chunk_strategy: Option<String>,
     pub reader_slots: Option<u32>,
@@ -239,6 +253,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RENOIR_CONFIG", "path of an optional TOML file"),
     ("RENOIR_POOL_SIZE", "pool_size"),
     ("RENOIR_LARGE_THRESHOLD", "large_threshold"),
+    ("RENOIR_MAX_SLOT_SIZE", "max_slot_size"),
     ("RENOIR_CHUNK_SIZE", "chunk_size"),
     ("RENOIR_CHUNK_STRATEGY", "chunk_strategy"),
     ("RENOIR_READER_SLOTS", "reader_slots"),
@@ -283,6 +298,7 @@ fn env_overrides(env: &dyn Fn(&str) -> Option<String>) -> Result<Overrides, Conf
     };
     o.pool_size = size("RENOIR_POOL_SIZE")?;
     o.large_threshold = size("RENOIR_LARGE_THRESHOLD")?;
+    o.max_slot_size = size("RENOIR_MAX_SLOT_SIZE")?;
     o.chunk_size = size("RENOIR_CHUNK_SIZE")?;
     o.chunk_strategy = env("RENOIR_CHUNK_STRATEGY");
     o.reader_slots = num("RENOIR_READER_SLOTS")?

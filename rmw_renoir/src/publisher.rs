@@ -47,13 +47,22 @@ impl Publisher {
         self.events.asserted();
     }
 
-    /// Publish a ROS message: exact size, loan, serialize in place, publish.
+    /// Publish a ROS message: exact size, loan, serialize in place, publish
+    /// (chunked above the configured `max_slot_size`).
     ///
     /// # Safety
     /// `msg` must be a valid message of this publisher's type.
     pub unsafe fn publish(&self, msg: *const c_void) -> RResult<()> {
         // SAFETY: forwarded.
         let n = unsafe { self.ty.serialized_size(msg) }?;
+        if n as u64 > self.inner.blob_config().max_slot_size {
+            // Larger than the largest slot: chunked (one more copy, through
+            // a process-local buffer: the chunks are not contiguous).
+            let mut buf = vec![0u8; n];
+            // SAFETY: forwarded; `buf` is exactly n bytes.
+            let w = unsafe { self.ty.serialize(msg, &mut buf) }?;
+            return self.publish_serialized(&buf[..w]);
+        }
         let mut slot = self.inner.loan(n)?;
         // SAFETY: forwarded; `slot` is exactly n bytes.
         let w = unsafe { self.ty.serialize(msg, &mut slot) }?;
@@ -218,7 +227,21 @@ pub unsafe extern "C" fn rmw_create_publisher(
         // Before the endpoint appears in the graph: a subscription of
         // another version that sees it finds its schemas.
         let schema = crate::schema_link::publish(n.ctx.domain_id, &ty.ts);
-        let inner = n.ctx.domain.create_publisher(&n.handle, spec.clone())?;
+        // Large-payload settings resolved for this publisher (context, then
+        // [[node]] / [[publisher]] overrides); a bad config is reported and
+        // the defaults are used rather than failing the publisher.
+        let blob_cfg = renoir_core::config::ConfigSet::load()
+            .and_then(|c| c.for_publisher(n.namespace(), n.name(), name))
+            .unwrap_or_else(|e| {
+                crate::log::warn(&format!(
+                    "renoir configuration ignored for topic '{name}', using defaults: {e}"
+                ));
+                Default::default()
+            });
+        let inner = n
+            .ctx
+            .domain
+            .create_publisher_with(&n.handle, spec.clone(), blob_cfg)?;
         crate::attach::attach_local(&n.ctx.domain, name);
         LOCAL_PUBLISHERS
             .lock()

@@ -123,6 +123,7 @@ fn print_large_payloads(i: &Info) {
     );
     println!("pool size       {}", human_bytes(c.pool_size));
     println!("large threshold {}", human_bytes(c.large_threshold));
+    println!("max slot size   {}", human_bytes(c.max_slot_size));
     println!(
         "chunk size      {} ({})",
         human_bytes(c.chunk_size),

@@ -98,7 +98,55 @@ pub fn run(args: Args) -> CmdResult {
     // reads the selection from the environment; single-threaded here).
     args.sel.export_env();
     print_topics();
+    print_chunk_stores(&infos, &args.sel);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Chunk stores of publishers (`*_bstore<gen>` regions, samples above
+/// `max_slot_size`): mapped read-only, validated by `BlobStore::open_in`.
+fn print_chunk_stores(infos: &[RegionInfo], sel: &Selection) {
+    use renoir_core::blob::BlobStore;
+    use renoir_core::region::{Access, Backend, Region};
+    let dir = sel.dir();
+    let backend = if dir == std::path::Path::new("/dev/shm") {
+        Backend::Shm
+    } else {
+        Backend::File(dir)
+    };
+    let pre = format!("{}_", sel.prefix());
+    let rows: Vec<Vec<String>> = infos
+        .iter()
+        .filter_map(|i| {
+            let name = i.file_name.strip_prefix(&pre)?;
+            let (_, gen) = name.rsplit_once("_bstore")?;
+            if gen.is_empty() || !gen.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let r = Region::open(name, backend.clone(), Access::ReadOnly).ok()?;
+            let r = std::sync::Arc::new(r);
+            let st = BlobStore::open_in(&r, r.payload_offset()).ok()?;
+            let s = st.summary();
+            Some(vec![
+                name.to_string(),
+                human_bytes(u64::from(s.chunk_size)),
+                format!("{}/{}", s.chunks_in_use, s.chunk_capacity),
+                format!("{}/{}", s.blobs_in_use, s.table_capacity),
+                format!("{}/{}", s.pinned, s.readers),
+                s.epoch.to_string(),
+                s.pins.to_string(),
+            ])
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!("\nchunk stores");
+    print_table(
+        &[
+            "STORE", "CHUNK", "CHUNKS", "BLOBS", "PINNED", "RETIRED", "PINS",
+        ],
+        &rows,
+    );
 }
 
 /// Topics and endpoints of every domain registry under the prefix (from

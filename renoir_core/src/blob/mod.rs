@@ -21,8 +21,8 @@ pub mod store;
 pub use header::{BlobHeader, Checksum, ContentType};
 #[cfg(not(loom))]
 pub use store::{
-    BlobDesc, BlobReader, BlobRef, BlobStore, BlobWriter, ChunkStrategy, ReadGuard, ReclaimPolicy,
-    ReclaimStats, StoreConfig,
+    BlobDesc, BlobReader, BlobRef, BlobStore, BlobWriter, ChunkStrategy, HeldBlob, PinToken,
+    ReadGuard, ReclaimPolicy, ReclaimStats, SharedReader, StoreConfig, StoreSummary,
 };
 
 /// Everything that can go wrong with a blob; never a panic.

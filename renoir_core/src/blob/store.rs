@@ -19,7 +19,7 @@ use super::{shm_io, BlobError};
 use crate::alloc::{Pool, MAX_OWNER_TAG};
 use crate::platform::ProcessIdentity;
 use crate::region::Region;
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -289,12 +289,57 @@ impl BlobStore {
     pub fn blobs_in_use(&self) -> u32 {
         self.tables.stats().in_use
     }
+    /// A snapshot of the store's state for tools (`renoir ls`): read-only
+    /// loads, so a store mapped read-only can be inspected.
+    pub fn summary(&self) -> StoreSummary {
+        let (mut readers, mut pinned, mut pins) = (0, 0, 0);
+        for s in self.slots() {
+            // SYNC POINT: Relaxed snapshot for display only.
+            if s.owner.load(Ordering::Relaxed) & CLAIMED != 0 {
+                readers += 1;
+            }
+            if s.pin.load(Ordering::Relaxed) & epoch::ACTIVE != 0 {
+                pinned += 1;
+            }
+            pins += s.pins.load(Ordering::Relaxed);
+        }
+        StoreSummary {
+            chunk_size: self.cfg.chunk_size,
+            chunk_capacity: self.cfg.chunk_capacity,
+            chunks_in_use: self.chunks_in_use(),
+            table_capacity: self.cfg.table_capacity,
+            blobs_in_use: self.blobs_in_use(),
+            readers,
+            pinned,
+            // SYNC POINT: Relaxed snapshot for display only.
+            epoch: self.global().load(Ordering::Relaxed),
+            pins,
+        }
+    }
     fn limits(&self) -> Limits {
         Limits {
             max_chunk_len: self.cfg.chunk_size,
             max_chunks: self.cfg.max_chunks,
         }
     }
+}
+
+/// [`BlobStore::summary`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreSummary {
+    pub chunk_size: u32,
+    pub chunk_capacity: u32,
+    pub chunks_in_use: u32,
+    pub table_capacity: u32,
+    /// Blobs in the ring or retired and not yet freed.
+    pub blobs_in_use: u32,
+    /// Reader slots claimed / currently pinned.
+    pub readers: u32,
+    pub pinned: u32,
+    /// The writer's epoch (= blobs retired so far).
+    pub epoch: u64,
+    /// Pins taken by readers (statistics).
+    pub pins: u64,
 }
 
 /// How a payload is cut.
@@ -689,38 +734,7 @@ impl ReadGuard<'_> {
     /// enabled and present) the checksum.
     pub fn open(&self, desc: BlobDesc) -> Result<BlobRef<'_>, BlobError> {
         let st = &self.r.store;
-        if st.tables.owner_of(desc.table).is_none() {
-            return Err(BlobError::BadTable(desc.table));
-        }
-        let toff = st
-            .tables
-            .offset_of(desc.table)
-            .ok_or(BlobError::BadTable(desc.table))? as usize;
-        let hb = st
-            .region
-            .bytes(toff, HEADER_LEN)
-            .map_err(|e| BlobError::Bounds(e.to_string()))?;
-        let hdr = BlobHeader::parse(hb, st.limits())?;
-        if hdr.seq != desc.seq {
-            return Err(BlobError::Stale {
-                expected: desc.seq,
-                found: hdr.seq,
-            });
-        }
-        let n = hdr.chunk_count as usize;
-        let ib = st
-            .region
-            .bytes(toff + HEADER_LEN, 4 * n)
-            .map_err(|e| BlobError::Bounds(e.to_string()))?;
-        let mut spans = Vec::with_capacity(n);
-        for (i, w) in ib.chunks_exact(4).enumerate() {
-            let c = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            let off = st.chunks.offset_of(c).ok_or(BlobError::BadChunkIndex(c))?;
-            if st.chunks.owner_of(c).is_none() {
-                return Err(BlobError::BadChunkIndex(c));
-            }
-            spans.push((off as usize, hdr.chunk_len_of(i as u32)));
-        }
+        let (hdr, spans) = open_spans(st, desc)?;
         let blob = BlobRef {
             store: st,
             hdr,
@@ -733,6 +747,237 @@ impl ReadGuard<'_> {
     }
 }
 
+/// Validate `desc` against the store (table block lent, header, seq, chunk
+/// indices lent) and return the header copy plus the chunk spans. The
+/// caller must be pinned.
+fn open_spans(
+    st: &BlobStore,
+    desc: BlobDesc,
+) -> Result<(BlobHeader, Vec<(usize, usize)>), BlobError> {
+    if st.tables.owner_of(desc.table).is_none() {
+        return Err(BlobError::BadTable(desc.table));
+    }
+    let toff = st
+        .tables
+        .offset_of(desc.table)
+        .ok_or(BlobError::BadTable(desc.table))? as usize;
+    let hb = st
+        .region
+        .bytes(toff, HEADER_LEN)
+        .map_err(|e| BlobError::Bounds(e.to_string()))?;
+    let hdr = BlobHeader::parse(hb, st.limits())?;
+    if hdr.seq != desc.seq {
+        return Err(BlobError::Stale {
+            expected: desc.seq,
+            found: hdr.seq,
+        });
+    }
+    let n = hdr.chunk_count as usize;
+    let ib = st
+        .region
+        .bytes(toff + HEADER_LEN, 4 * n)
+        .map_err(|e| BlobError::Bounds(e.to_string()))?;
+    let mut spans = Vec::with_capacity(n);
+    for (i, w) in ib.chunks_exact(4).enumerate() {
+        let c = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let off = st.chunks.offset_of(c).ok_or(BlobError::BadChunkIndex(c))?;
+        if st.chunks.owner_of(c).is_none() {
+            return Err(BlobError::BadChunkIndex(c));
+        }
+        spans.push((off as usize, hdr.chunk_len_of(i as u32)));
+    }
+    Ok((hdr, spans))
+}
+
+/// A reader whose pins can be held by several owners at once (a topic
+/// subscriber holding several chunked samples): one watermark slot plus a
+/// process-local pin count. The slot is pinned on 0 -> 1 and unpinned on
+/// 1 -> 0; nested pins keep the first (older) epoch, which protects at
+/// least as much as a fresh one (a blob retired before it was made
+/// unreachable before the first pin, so no later descriptor load finds it).
+pub struct SharedReader {
+    store: BlobStore,
+    slot: usize,
+    owner_word: u64,
+    verify: bool,
+    pins: std::sync::Mutex<u32>,
+    abandoned: AtomicBool,
+}
+
+impl SharedReader {
+    /// Claim a reader slot. `verify`: check payload checksums on open.
+    pub fn new(store: BlobStore, verify: bool) -> Result<Arc<SharedReader>, BlobError> {
+        let me = ProcessIdentity::current();
+        let slot = epoch::claim_slot(&store, me.pid, me.start_time)
+            .ok_or(BlobError::NoReaderSlot(store.cfg.reader_slots))?;
+        Ok(Arc::new(SharedReader {
+            store,
+            slot,
+            owner_word: CLAIMED | u64::from(me.pid),
+            verify,
+            pins: std::sync::Mutex::new(0),
+            abandoned: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// Pins currently held (statistics, tests).
+    pub fn pin_count(&self) -> u32 {
+        *self.pins.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enter (or nest) a read section; it lasts until the token drops.
+    pub fn pin(self: &Arc<Self>) -> PinToken {
+        let mut n = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        if *n == 0 {
+            epoch::pin(&self.store, self.slot);
+        }
+        *n += 1;
+        PinToken { r: self.clone() }
+    }
+
+    /// Keep the slot and any pin as they are when dropped: what a crash
+    /// leaves behind (the writer's liveness check releases it).
+    pub fn abandon(&self) {
+        // SYNC POINT: process-local flag, read by our own drops only.
+        self.abandoned.store(true, Ordering::Relaxed);
+    }
+
+    fn is_abandoned(&self) -> bool {
+        // SYNC POINT: as in `abandon`.
+        self.abandoned.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for SharedReader {
+    fn drop(&mut self) {
+        if !self.is_abandoned() {
+            epoch::release_slot(&self.store, self.slot, self.owner_word);
+        }
+    }
+}
+
+/// One nesting level of a [`SharedReader`]'s pin.
+pub struct PinToken {
+    r: Arc<SharedReader>,
+}
+
+impl std::fmt::Debug for PinToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinToken")
+            .field("slot", &self.r.slot)
+            .finish()
+    }
+}
+
+impl Drop for PinToken {
+    fn drop(&mut self) {
+        if self.r.is_abandoned() {
+            return;
+        }
+        let mut n = self.r.pins.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            epoch::unpin(&self.r.store, self.r.slot);
+        }
+    }
+}
+
+impl PinToken {
+    /// Validate `desc` (see [`ReadGuard::open`]) and keep it readable for
+    /// as long as the returned [`HeldBlob`] (which owns this pin) lives.
+    pub fn open(self, desc: BlobDesc) -> Result<HeldBlob, BlobError> {
+        let (hdr, spans) = open_spans(&self.r.store, desc)?;
+        let blob = HeldBlob {
+            pin: self,
+            hdr,
+            spans,
+        };
+        if blob.pin.r.verify && hdr.flags & FLAG_CHECKSUM != 0 {
+            blob.as_ref().verify()?;
+        }
+        Ok(blob)
+    }
+}
+
+/// A validated blob that owns its pin (no borrow of the reader): what a
+/// topic `Sample` keeps.
+pub struct HeldBlob {
+    pin: PinToken,
+    hdr: BlobHeader,
+    spans: Vec<(usize, usize)>,
+}
+
+impl std::fmt::Debug for HeldBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldBlob")
+            .field("len", &self.hdr.total_len)
+            .field("chunks", &self.spans.len())
+            .finish()
+    }
+}
+
+impl HeldBlob {
+    /// The same accessors as [`BlobRef`], borrowing this blob.
+    pub fn as_ref(&self) -> BlobRef<'_> {
+        BlobRef {
+            store: &self.pin.r.store,
+            hdr: self.hdr,
+            spans: self.spans.clone(),
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.hdr.total_len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.hdr.total_len == 0
+    }
+    pub fn chunk_count(&self) -> usize {
+        self.spans.len()
+    }
+    /// Chunk blocks of the store this blob lives in.
+    pub fn store_chunk_capacity(&self) -> u32 {
+        self.pin.r.store.cfg.chunk_capacity
+    }
+    /// Zero-copy slices of the chunks, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let region = &self.pin.r.store.region;
+        self.spans
+            .iter()
+            .map(move |&(off, len)| region.bytes(off, len).unwrap_or(&[]))
+    }
+    /// The whole payload without copying, if it is in one chunk (or empty).
+    pub fn as_contiguous(&self) -> Option<&[u8]> {
+        match self.spans.as_slice() {
+            [] => Some(&[]),
+            [(off, len)] => self.pin.r.store.region.bytes(*off, *len).ok(),
+            _ => None,
+        }
+    }
+    /// Copy the payload into `out`, which must be exactly `len()` bytes.
+    pub fn copy_to(&self, out: &mut [u8]) -> Result<(), BlobError> {
+        if out.len() as u64 != self.hdr.total_len {
+            return Err(BlobError::LengthMismatch {
+                need: self.hdr.total_len,
+                have: out.len(),
+            });
+        }
+        let mut at = 0;
+        for c in self.chunks() {
+            out[at..at + c.len()].copy_from_slice(c);
+            at += c.len();
+        }
+        Ok(())
+    }
+}
+
 /// A validated blob, readable while its guard lives.
 pub struct BlobRef<'g> {
     store: &'g BlobStore,
@@ -741,6 +986,10 @@ pub struct BlobRef<'g> {
 }
 
 impl<'g> BlobRef<'g> {
+    /// Chunk blocks of the store this blob lives in.
+    pub fn store_chunk_capacity(&self) -> u32 {
+        self.store.cfg.chunk_capacity
+    }
     /// The validated header copy.
     pub fn header(&self) -> &BlobHeader {
         &self.hdr

@@ -7,6 +7,9 @@
 //! **read-only** for readers): `n_slots` inline slots of `slot_size` bytes.
 //! Blob segments `<d>_pub_<pid>_<id>_b<slot>g<gen>` (read-only for readers):
 //! one per slot whose sample exceeds `slot_size`.
+//! Chunk store `<d>_pub_<pid>_<id>_bstore<gen>` (read-write for readers: their
+//! watermark slots live there): created on the first sample larger than
+//! the publisher's `max_slot_size`, a [`crate::blob::BlobStore`].
 
 #![allow(clippy::disallowed_types)]
 
@@ -25,6 +28,8 @@ pub const EXTRA_SLOTS: u32 = 8;
 pub const MAX_SLOT_SIZE: u64 = 64 << 20;
 /// Largest sample (blob).
 pub const MAX_SAMPLE: usize = 1 << 30;
+/// `RingEntry::blob_gen` of a chunked sample.
+pub const CHUNKED: u32 = u32::MAX;
 /// Default inline slot size.
 pub const DEFAULT_SLOT_SIZE: u64 = 4096;
 /// Largest data segment sized from a hint (else inline slots shrink to
@@ -81,12 +86,16 @@ pub struct RingEntry {
     /// (re)written or after being dropped.
     pub stamp: AtomicU64,
     pub slot: AtomicU32,
-    /// 0: inline slot; else the blob generation of `slot`.
+    /// 0: inline slot; [`CHUNKED`]: a chunked sample in the publisher's
+    /// chunk store generation `slot` (`desc` names it); else the blob
+    /// generation of `slot`.
     pub blob_gen: AtomicU32,
     pub len: AtomicU64,
     pub src_ts: AtomicU64,
     pub pub_ts: AtomicU64,
-    pub _reserved: [AtomicU64; 3],
+    /// `BlobDesc::to_u64` when `blob_gen == CHUNKED`, else 0.
+    pub desc: AtomicU64,
+    pub _reserved: [AtomicU64; 2],
 }
 // SAFETY: as above.
 unsafe impl ShmSafe for RingEntry {}
@@ -162,4 +171,9 @@ pub fn data_name(ctl: &str) -> String {
 }
 pub fn blob_name(ctl: &str, slot: u32, gen: u32) -> String {
     format!("{}_b{slot}g{gen}", ctl.trim_end_matches("_ctl"))
+}
+/// Chunk store generation `gen` (a larger one replaces it when a sample
+/// does not fit; the ring entry's `slot` names the generation).
+pub fn store_name(ctl: &str, gen: u32) -> String {
+    format!("{}_bstore{gen}", ctl.trim_end_matches("_ctl"))
 }

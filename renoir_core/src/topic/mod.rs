@@ -27,7 +27,7 @@ pub mod qos;
 mod subscriber;
 
 #[cfg(not(loom))]
-pub use publisher::{CreatePublisherError, PublishError, Publisher, SampleMut};
+pub use publisher::{ChunkStats, CreatePublisherError, PublishError, Publisher, SampleMut};
 pub use qos::{
     qos_compatible, Durability, EndpointKind, HashFilter, History, Liveliness, Qos, Reliability,
     TopicSpec,
@@ -48,7 +48,24 @@ impl Domain {
         node: &NodeHandle,
         spec: TopicSpec,
     ) -> Result<Publisher, CreatePublisherError> {
-        Publisher::create(self, node, spec)
+        // Large-payload settings from the environment / RENOIR_CONFIG
+        // (context level); a bad configuration falls back to the defaults.
+        let cfg = crate::config::ConfigSet::load()
+            .map(|c| c.context().clone())
+            .unwrap_or_default();
+        Publisher::create(self, node, spec, cfg)
+    }
+
+    /// Create a publisher with a resolved large-payload configuration
+    /// (`ConfigSet::for_publisher(namespace, node, topic)`): chunk store
+    /// geometry, `max_slot_size`, reclaim policy, checksums.
+    pub fn create_publisher_with(
+        self: &Arc<Self>,
+        node: &NodeHandle,
+        spec: TopicSpec,
+        cfg: crate::config::BlobConfig,
+    ) -> Result<Publisher, CreatePublisherError> {
+        Publisher::create(self, node, spec, cfg)
     }
 
     /// Create a subscriber on `spec.name` for `node`.

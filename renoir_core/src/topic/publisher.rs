@@ -5,6 +5,8 @@
 
 use super::layout::*;
 use super::qos::{Durability, EndpointKind, History, Reliability, TopicSpec};
+use crate::blob::{BlobDesc, BlobError, BlobStore, BlobWriter, ContentType, StoreConfig};
+use crate::config::BlobConfig;
 use crate::region::{Access, Backend, Region, RegionConfig};
 use crate::registry::slot::{Word, CLAIMING, FREE, LIVE, RECLAIMING};
 use crate::registry::{
@@ -44,6 +46,29 @@ pub enum PublishError {
     ForeignSample,
     #[error("shared memory of this publisher is inconsistent: {0}")]
     Corrupt(String),
+    #[error(
+        "chunk store full: no room for a {len}-byte sample \
+         ({in_use} of {capacity} chunks held by readers or in the ring)"
+    )]
+    ChunksExhausted {
+        len: usize,
+        in_use: u32,
+        capacity: u32,
+    },
+    #[error("chunk store: {0}")]
+    Chunked(String),
+}
+
+/// The chunk store of a publisher (created on the first sample larger
+/// than `max_slot_size`).
+struct Large {
+    gen: u32,
+    writer: BlobWriter,
+    region: Arc<Region>,
+    /// Samples dropped because the store was full (best effort).
+    dropped: u64,
+    /// Replaced (smaller) generations, kept until their blobs are freed.
+    old: Vec<(u32, BlobWriter, Arc<Region>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +87,11 @@ struct Local {
     last_reader_reap: Instant,
     /// Where the inline fast path of `loan` starts looking.
     hint: usize,
+    /// Per ring index: the chunked sample it names (process-local copy,
+    /// never read back from shared memory), retired when overwritten.
+    /// (sequence index, store generation, descriptor).
+    ring_blobs: Vec<Option<(u64, u32, BlobDesc)>>,
+    large: Option<Large>,
 }
 
 pub(crate) struct PubShared {
@@ -72,6 +102,7 @@ pub(crate) struct PubShared {
     pub(crate) lay: PubLayout,
     pub(crate) ctl_name: String,
     spec: TopicSpec,
+    cfg: BlobConfig,
     local: Mutex<Local>,
     max_blocking: Mutex<Duration>,
     abandoned: crate::sync::atomic::AtomicBool,
@@ -90,6 +121,19 @@ impl std::fmt::Debug for Publisher {
             .field("segment", &self.sh.ctl_name)
             .finish()
     }
+}
+
+/// Chunk store statistics of one publisher ([`Publisher::chunk_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkStats {
+    pub reclaim: crate::blob::ReclaimStats,
+    pub chunks_in_use: u32,
+    pub chunk_capacity: u32,
+    pub chunk_size: u32,
+    /// Samples dropped because the store was full.
+    pub dropped: u64,
+    /// Logical name of the store's region.
+    pub segment: String,
 }
 
 /// A loaned, writable sample: exactly `len` bytes in shared memory.
@@ -382,7 +426,7 @@ impl PubShared {
                         .blob_gen
                         .load(Ordering::Relaxed)
                         .wrapping_add(1)
-                        .max(1);
+                        .clamp(1, CHUNKED - 1);
                     // 1/8 headroom so slowly growing samples (point clouds)
                     // do not replace the blob every time.
                     let cap = round_up(len as u64 + len as u64 / 8, 64 << 10) as usize;
@@ -433,6 +477,240 @@ impl PubShared {
     }
 
     fn publish_unchecked(&self, mut s: SampleMut, src_ts: i64) -> Result<u64, PublishError> {
+        let (slot, gen, len) = (s.slot, s.blob.as_ref().map_or(0, |b| b.0), s.len);
+        // On error `s` drops after `commit` released the lock, freeing its slot.
+        self.commit(slot, gen, 0, None, len, src_ts, |l, q| {
+            l.slots[slot as usize] = SlotState::InRing(q);
+            s.done = true;
+        })
+    }
+
+    /// Copy a sample larger than `max_slot_size` into the chunk store and
+    /// publish its descriptor. Store full: best effort drops (counted,
+    /// logged); reliable waits for readers to let go up to `max_blocking`.
+    fn publish_chunked(&self, bytes: &[u8], src_ts: i64) -> Result<u64, PublishError> {
+        let max_blocking = *self.max_blocking.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + max_blocking;
+        let reliable = self.spec.qos.reliability == Reliability::Reliable;
+        let mut l = self.lock();
+        let desc = loop {
+            let seen = self.hdr().space.seq();
+            let large = self.large_store(&mut l, bytes.len())?;
+            match large.writer.publish(bytes, ContentType::Raw) {
+                Ok(d) => break d,
+                Err(BlobError::Exhausted { .. }) => {
+                    // Under pressure the oldest chunked sample still in the
+                    // ring leaves it early (as slots do in `loan`): keep-last
+                    // always, keep-all once every reliable reader took it.
+                    if self.drop_oldest_chunked(&mut l) {
+                        continue;
+                    }
+                    let Some(large) = l.large.as_mut() else {
+                        continue;
+                    };
+                    let (in_use, capacity) = (
+                        large.writer.store().chunks_in_use(),
+                        large.writer.store().config().chunk_capacity,
+                    );
+                    if !reliable || Instant::now() >= deadline {
+                        large.dropped += 1;
+                        if large.dropped.is_power_of_two() {
+                            eprintln!(
+                                "renoir: publisher {} on {}: chunk store full ({in_use}/{capacity} \
+                                 chunks held), {} sample(s) of {} bytes dropped so far ({})",
+                                self.ctl_name,
+                                self.spec.name,
+                                large.dropped,
+                                bytes.len(),
+                                if reliable { "reliable: max_blocking elapsed" } else { "best effort" },
+                            );
+                        }
+                        // SYNC POINT: statistics only.
+                        self.reg
+                            .record()
+                            .counters
+                            .lost
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Err(PublishError::ChunksExhausted {
+                            len: bytes.len(),
+                            in_use,
+                            capacity,
+                        });
+                    }
+                    // SYNC POINT: statistics only.
+                    self.reg
+                        .record()
+                        .counters
+                        .blocked
+                        .fetch_add(1, Ordering::Relaxed);
+                    drop(l);
+                    // Readers notify `space` when they drop a chunked sample.
+                    self.wait_space(seen, deadline);
+                    l = self.lock();
+                }
+                Err(BlobError::TooLarge { max_chunks, .. }) => {
+                    let chunk = large.writer.store().config().chunk_size as u64;
+                    if (bytes.len() as u64).div_ceil(chunk) > (1 << 16) {
+                        return Err(PublishError::TooLarge {
+                            len: bytes.len(),
+                            max: max_chunks as usize * chunk as usize,
+                        });
+                    }
+                    // Larger than this store was sized for: the next
+                    // generation takes over (the old one lives on until
+                    // readers let go of its blobs).
+                    self.grow_store(&mut l, bytes.len())?;
+                }
+                Err(e) => return Err(PublishError::Chunked(e.to_string())),
+            }
+        };
+        let gen = l.large.as_ref().map_or(0, |g| g.gen);
+        drop(l);
+        let r = self.commit(
+            gen,
+            CHUNKED,
+            desc.to_u64(),
+            Some((0, gen, desc)),
+            bytes.len(),
+            src_ts,
+            |_, _| {},
+        );
+        if r.is_err() {
+            // Never reached the ring: no reader can hold it.
+            retire_chunked(&mut self.lock(), (gen, desc));
+        }
+        r
+    }
+
+    /// Invalidate and retire the oldest droppable chunked ring entry.
+    fn drop_oldest_chunked(&self, l: &mut Local) -> bool {
+        let min_rel = if self.keep_all_reliable() {
+            let head = l.head;
+            self.readers(l, false)
+                .iter()
+                .filter(|r| r.2)
+                .map(|r| r.1)
+                .min()
+                .unwrap_or(head)
+        } else {
+            u64::MAX
+        };
+        let oldest = l
+            .ring_blobs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| b.map(|(q, g, d)| (i, q, g, d)))
+            .filter(|x| x.1 < min_rel)
+            .min_by_key(|x| x.1);
+        let Some((i, q, g, d)) = oldest else {
+            return false;
+        };
+        // The SeqCst "gone" stamp is the unpublish that precedes retire.
+        self.invalidate_entry(q);
+        l.ring_blobs[i] = None;
+        retire_chunked(l, (g, d));
+        true
+    }
+
+    /// Replace the chunk store by a generation sized for `len`.
+    fn grow_store(&self, l: &mut Local, len: usize) -> Result<(), PublishError> {
+        let Some(mut cur) = l.large.take() else {
+            return Ok(());
+        };
+        match self.new_store(cur.gen.wrapping_add(1), len) {
+            Ok(mut next) => {
+                next.dropped = cur.dropped;
+                next.old = std::mem::take(&mut cur.old);
+                next.old.push((cur.gen, cur.writer, cur.region));
+                l.large = Some(next);
+                Ok(())
+            }
+            Err(e) => {
+                l.large = Some(cur);
+                Err(e)
+            }
+        }
+    }
+
+    /// The chunk store, created on first use and sized for at least two
+    /// samples of `len` bytes (or `pool_size`, whichever is larger).
+    fn large_store<'l>(&self, l: &'l mut Local, len: usize) -> Result<&'l mut Large, PublishError> {
+        if l.large.is_none() {
+            l.large = Some(self.new_store(0, len)?);
+        }
+        // Free what readers moved past in replaced generations; drop a
+        // generation once it holds no blob.
+        if let Some(g) = l.large.as_mut() {
+            g.old.retain_mut(|(_, w, _)| {
+                w.reclaim();
+                w.store().blobs_in_use() > 0
+            });
+        }
+        l.large
+            .as_mut()
+            .ok_or_else(|| PublishError::Chunked("no store".into()))
+    }
+
+    fn new_store(&self, gen: u32, len: usize) -> Result<Large, PublishError> {
+        {
+            let chunk = self.cfg.chunk_size.next_multiple_of(64);
+            let need = (len as u64).div_ceil(chunk) + 1;
+            let cap = (u64::from(self.cfg.chunk_capacity()))
+                .max(2 * need)
+                .min(1 << 24) as u32;
+            let scfg = StoreConfig {
+                chunk_size: chunk as u32,
+                chunk_capacity: cap,
+                table_capacity: self.lay.ring_cap + 2 * EXTRA_SLOTS + 16,
+                max_chunks: cap.min(1 << 16),
+                reader_slots: self.cfg.reader_slots,
+            };
+            let bad = |e: String| PublishError::Chunked(e);
+            let size = scfg
+                .required_bytes()
+                .and_then(|b| usize::try_from(b).ok())
+                .ok_or_else(|| bad(format!("store too large: {scfg:?}")))?;
+            let rc = RegionConfig::new(store_name(&self.ctl_name, gen), size)
+                .backend(self.domain.backend().clone())
+                .description("renoir chunk store")
+                .annotate("topic", self.spec.name.clone());
+            let region = Arc::new(
+                Region::create(&rc).map_err(|source| PublishError::Blob { size, source })?,
+            );
+            let store = BlobStore::create_in(&region, region.payload_offset(), scfg)
+                .map_err(|e| bad(e.to_string()))?;
+            let writer = BlobWriter::new(
+                store,
+                self.cfg.strategy(),
+                self.cfg.checksum,
+                self.cfg.policy(),
+            );
+            Ok(Large {
+                gen,
+                writer,
+                region,
+                dropped: 0,
+                old: Vec::new(),
+            })
+        }
+    }
+
+    /// Stamp ring entry `head` with a sample (slot + blob generation, or
+    /// `CHUNKED` + descriptor), advance head, ring the readers' doorbells.
+    /// The chunked sample the entry named before is retired after the new
+    /// stamp is stored (the SeqCst stamp invalidation is the unpublish the
+    /// epoch protocol relies on).
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &self,
+        slot: u32,
+        gen: u32,
+        desc_word: u64,
+        chunked: Option<(u64, u32, BlobDesc)>,
+        len: usize,
+        src_ts: i64,
+        on_commit: impl FnOnce(&mut Local, u64),
+    ) -> Result<u64, PublishError> {
         let max_blocking = *self.max_blocking.lock().unwrap_or_else(|e| e.into_inner());
         let deadline = Instant::now() + max_blocking;
         let mut l = self.lock();
@@ -465,7 +743,6 @@ impl PubShared {
                 }
                 if Instant::now() >= deadline {
                     drop(l);
-                    // `s` drops here and frees its slot.
                     return Err(PublishError::Timeout(max_blocking));
                 }
                 drop(l);
@@ -491,10 +768,10 @@ impl PubShared {
         e.stamp.store(0, Ordering::SeqCst);
         // SYNC POINT: fields are relaxed atomics, published by the Release
         // store of the stamp below.
-        e.slot.store(s.slot, Ordering::Relaxed);
-        e.blob_gen
-            .store(s.blob.as_ref().map_or(0, |b| b.0), Ordering::Relaxed);
-        e.len.store(s.len as u64, Ordering::Relaxed);
+        e.slot.store(slot, Ordering::Relaxed);
+        e.blob_gen.store(gen, Ordering::Relaxed);
+        e.desc.store(desc_word, Ordering::Relaxed);
+        e.len.store(len as u64, Ordering::Relaxed);
         e.src_ts.store(src_ts as u64, Ordering::Relaxed);
         let now = now_unix_ns();
         e.pub_ts.store(now, Ordering::Relaxed);
@@ -506,8 +783,14 @@ impl PubShared {
         // index below head has a complete entry (or a newer one).
         self.hdr().head.store(q + 1, Ordering::Release);
         l.head = q + 1;
-        l.slots[s.slot as usize] = SlotState::InRing(q);
-        s.done = true;
+        on_commit(&mut l, q);
+        let old = std::mem::replace(&mut l.ring_blobs[idx], chunked.map(|(_, g, d)| (q, g, d)));
+        if let Some((_, g, d)) = old {
+            let old = (g, d);
+            // Freed by a later reclaim scan (on the next chunked publish,
+            // or `reclaim_chunks`) once every reader has moved past.
+            retire_chunked(&mut l, old);
+        }
         // Dead readers are reaped at most every 200 ms (as in `readers`).
         if l.last_reader_reap.elapsed() > Duration::from_millis(200) {
             l.last_reader_reap = Instant::now();
@@ -545,14 +828,25 @@ impl PubShared {
         let rec = self.reg.record();
         // SYNC POINT: statistics only.
         rec.counters.samples.fetch_add(1, Ordering::Relaxed);
-        rec.counters
-            .bytes
-            .fetch_add(s.len as u64, Ordering::Relaxed);
+        rec.counters.bytes.fetch_add(len as u64, Ordering::Relaxed);
         rec.counters.matched.store(matched, Ordering::Relaxed);
         // SYNC POINT: liveliness heartbeat, informational (peers only
         // compare it with their clock).
         rec.counters.heartbeat_ns.store(now, Ordering::Relaxed);
         Ok(q + 1)
+    }
+}
+
+/// Retire a chunked sample that left the ring (or never entered it) in
+/// the store generation that holds it.
+fn retire_chunked(l: &mut Local, (gen, desc): (u32, BlobDesc)) {
+    let Some(g) = l.large.as_mut() else {
+        return;
+    };
+    if g.gen == gen {
+        g.writer.retire(desc);
+    } else if let Some((_, w, _)) = g.old.iter_mut().find(|o| o.0 == gen) {
+        w.retire(desc);
     }
 }
 
@@ -608,6 +902,7 @@ impl Publisher {
         domain: &Arc<Domain>,
         node: &NodeHandle,
         mut spec: TopicSpec,
+        cfg: BlobConfig,
     ) -> Result<Publisher, CreatePublisherError> {
         spec.kind = EndpointKind::Publisher;
         let ring_cap = spec.qos.depth();
@@ -712,7 +1007,10 @@ impl Publisher {
             lay,
             ctl_name,
             spec: spec.clone(),
+            cfg,
             local: Mutex::new(Local {
+                ring_blobs: vec![None; ring_cap as usize],
+                large: None,
                 head: 0,
                 slots: vec![SlotState::Free; n_slots as usize],
                 blobs: vec![None; n_slots as usize],
@@ -773,12 +1071,24 @@ impl Publisher {
         self.sh.publish_unchecked(sample, source_timestamp_ns)
     }
 
-    /// Copy `bytes` into a loaned slot and publish it.
+    /// Copy `bytes` into a loaned slot and publish it. Samples larger than
+    /// the publisher's `max_slot_size` are split into chunks of its chunk
+    /// store instead (subscribers get a chunked `Sample`). `loan` always
+    /// gives a contiguous slot, whatever the size.
     pub fn publish_bytes(
         &self,
         bytes: &[u8],
         source_timestamp_ns: i64,
     ) -> Result<u64, PublishError> {
+        if bytes.len() as u64 > self.sh.cfg.max_slot_size {
+            if bytes.len() > MAX_SAMPLE {
+                return Err(PublishError::TooLarge {
+                    len: bytes.len(),
+                    max: MAX_SAMPLE,
+                });
+            }
+            return self.sh.publish_chunked(bytes, source_timestamp_ns);
+        }
         let mut s = self.loan(bytes.len())?;
         s.copy_from_slice(bytes);
         self.publish(s, source_timestamp_ns)
@@ -824,6 +1134,35 @@ impl Publisher {
             .count()
     }
 
+    /// The large-payload configuration this publisher was created with.
+    pub fn blob_config(&self) -> &BlobConfig {
+        &self.sh.cfg
+    }
+
+    /// Chunk store statistics (`None` until the first chunked sample):
+    /// the writer's reclaim counters, chunks in use / capacity, samples
+    /// dropped because the store was full.
+    pub fn chunk_stats(&self) -> Option<ChunkStats> {
+        let l = self.sh.lock();
+        l.large.as_ref().map(|g| ChunkStats {
+            reclaim: g.writer.stats(),
+            chunks_in_use: g.writer.store().chunks_in_use(),
+            chunk_capacity: g.writer.store().config().chunk_capacity,
+            chunk_size: g.writer.store().config().chunk_size,
+            dropped: g.dropped,
+            segment: store_name(&self.sh.ctl_name, g.gen),
+        })
+    }
+
+    /// Run a reclaim scan of the chunk store now (also done on publish);
+    /// returns the blobs freed.
+    pub fn reclaim_chunks(&self) -> u64 {
+        let mut l = self.sh.lock();
+        l.large.as_mut().map_or(0, |g| {
+            g.old.iter_mut().map(|o| o.1.reclaim()).sum::<u64>() + g.writer.reclaim()
+        })
+    }
+
     /// Counters as stored in the registry.
     pub fn stats(&self) -> EndpointStats {
         let c = &self.sh.reg.record().counters;
@@ -853,8 +1192,15 @@ impl Publisher {
         sh.reg.set_abandoned();
         sh.ctl.unlink_on_drop(false);
         sh.data.unlink_on_drop(false);
-        for (_, r) in sh.lock().blobs.iter().flatten() {
+        let l = sh.lock();
+        for (_, r) in l.blobs.iter().flatten() {
             r.unlink_on_drop(false);
+        }
+        if let Some(g) = &l.large {
+            g.region.unlink_on_drop(false);
+            for (_, _, r) in &g.old {
+                r.unlink_on_drop(false);
+            }
         }
     }
 }
@@ -864,15 +1210,15 @@ impl Drop for PubShared {
         if self.domain.is_abandoned() || self.abandoned.load(Ordering::Relaxed) {
             self.ctl.unlink_on_drop(false);
             self.data.unlink_on_drop(false);
-            for (_, r) in self
-                .local
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .blobs
-                .iter()
-                .flatten()
-            {
+            let l = self.local.get_mut().unwrap_or_else(|e| e.into_inner());
+            for (_, r) in l.blobs.iter().flatten() {
                 r.unlink_on_drop(false);
+            }
+            if let Some(g) = &l.large {
+                g.region.unlink_on_drop(false);
+                for (_, _, r) in &g.old {
+                    r.unlink_on_drop(false);
+                }
             }
         }
     }

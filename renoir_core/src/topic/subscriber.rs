@@ -7,15 +7,16 @@
 use super::layout::*;
 use super::publisher::{open_publisher, reader_key};
 use super::qos::{qos_compatible, Durability, EndpointKind, History, Qos, Reliability, TopicSpec};
+use crate::blob::{BlobDesc, BlobError, BlobStore, HeldBlob, SharedReader};
 use crate::region::{Access, Backend, Region};
 use crate::registry::slot::Claim;
 use crate::registry::{
     ep_key, mark_abandoned, now_unix_ns, Domain, EndpointReg, EndpointStats, NodeHandle,
     RegisterError,
 };
-use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Creating a subscriber failed.
@@ -37,6 +38,8 @@ pub enum TakeError {
         blob: String,
         source: crate::region::OpenError,
     },
+    #[error("publisher {segment}: chunked sample: {source}")]
+    Chunked { segment: String, source: BlobError },
 }
 
 /// Metadata of a taken sample.
@@ -54,6 +57,8 @@ pub struct SampleInfo {
 struct AttState {
     cursor: u64,
     blobs: HashMap<u32, (u32, Arc<Region>)>,
+    /// The publisher's chunk store, opened on the first chunked entry.
+    chunks: Option<(u32, Arc<SharedReader>)>,
 }
 
 /// First sequence index in `head - back .. head` whose entry is intact and
@@ -109,6 +114,10 @@ pub(crate) struct Attached {
     state: Mutex<AttState>,
     gone: AtomicBool,
     abandoned: Arc<AtomicBool>,
+    /// Verify chunked samples' checksums (subscriber's config).
+    verify: bool,
+    /// Chunks of this publisher's store held zero-copy by our Samples.
+    held_chunks: AtomicU32,
 }
 
 impl Attached {
@@ -180,6 +189,10 @@ impl Attached {
         let mut st = self.lock();
         let cap = self.lay.ring_cap as u64;
         loop {
+            // Pin the chunk store (if this publisher has one) *before*
+            // reading the ring entry: the epoch protocol needs the pin to
+            // precede the descriptor load (docs/large-payloads.md §4).
+            let pin = st.chunks.as_ref().map(|(g, r)| (*g, r.pin()));
             let head = self.head();
             let mut c = st.cursor;
             if head <= c {
@@ -213,6 +226,7 @@ impl Attached {
             let len = e.len.load(Ordering::Relaxed);
             let src_ts = e.src_ts.load(Ordering::Relaxed) as i64;
             let pub_ts = e.pub_ts.load(Ordering::Relaxed) as i64;
+            let desc = e.desc.load(Ordering::Relaxed);
             // SYNC POINT (seqlock end): fence orders the field loads before
             // the re-check.
             crate::sync::atomic::fence(Ordering::Acquire);
@@ -230,6 +244,54 @@ impl Attached {
                 self.store_cursor(c + 1);
                 continue;
             }
+            if bgen == CHUNKED {
+                let pin = match pin {
+                    Some((g, p)) if g == slot => p,
+                    _ => {
+                        // First chunked sample of this store generation:
+                        // open it, then re-read the entry pinned.
+                        if let Err(err) = self.open_chunks(&mut st, slot) {
+                            st.cursor = c + 1;
+                            self.store_cursor(c + 1);
+                            return Err(err);
+                        }
+                        continue;
+                    }
+                };
+                let opened = if len > MAX_SAMPLE as u64 {
+                    Err(self.corrupt(format!("len {len} exceeds the sample limit")))
+                } else {
+                    pin.open(BlobDesc::from_u64(desc))
+                        .map_err(|source| TakeError::Chunked {
+                            segment: self.ctl_name.clone(),
+                            source,
+                        })
+                        .and_then(|b| {
+                            if b.len() as u64 == len {
+                                Ok(b)
+                            } else {
+                                Err(self
+                                    .corrupt(format!("chunked len {} != entry len {len}", b.len())))
+                            }
+                        })
+                };
+                // SYNC POINT: SeqCst re-read of the stamp: an entry
+                // overwritten meanwhile is a lost sample, not an error.
+                let still = e.stamp.load(Ordering::SeqCst) == s1;
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                let blob = match opened {
+                    Ok(b) if still => b,
+                    Err(err) if still => return Err(err),
+                    _ => {
+                        *lost += 1;
+                        continue;
+                    }
+                };
+                drop(st);
+                return Ok(Some(self.chunked_sample(blob, c, src_ts, pub_ts)));
+            }
+            drop(pin);
             let Some(sc) = self.slot_ctl(slot as usize) else {
                 st.cursor = c + 1;
                 self.store_cursor(c + 1);
@@ -339,6 +401,7 @@ impl Attached {
                 off,
                 len: len_us,
                 blob,
+                chunked: None,
                 info: SampleInfo {
                     source_timestamp_ns: src_ts,
                     received_timestamp_ns: now_unix_ns() as i64,
@@ -349,6 +412,99 @@ impl Attached {
             }));
         }
     }
+
+    fn open_chunks(&self, st: &mut AttState, gen: u32) -> Result<(), TakeError> {
+        let name = store_name(&self.ctl_name, gen);
+        let region =
+            Region::open(&name, self.backend.clone(), Access::ReadWrite).map_err(|source| {
+                TakeError::Blob {
+                    segment: self.ctl_name.clone(),
+                    blob: name.clone(),
+                    source,
+                }
+            })?;
+        let region = Arc::new(region);
+        let chunked = |source| TakeError::Chunked {
+            segment: self.ctl_name.clone(),
+            source,
+        };
+        let store = BlobStore::open_in(&region, region.payload_offset()).map_err(chunked)?;
+        st.chunks = Some((gen, SharedReader::new(store, self.verify).map_err(chunked)?));
+        Ok(())
+    }
+
+    /// Wrap an opened chunked blob. Share rule: one subscriber holds at
+    /// most half of a publisher's chunk store zero-copy; beyond that the
+    /// sample is copied out at once and the pin released, so a reader
+    /// that hoards samples cannot hold the whole store.
+    fn chunked_sample(
+        self: &Arc<Self>,
+        blob: HeldBlob,
+        c: u64,
+        src_ts: i64,
+        pub_ts: i64,
+    ) -> Sample {
+        let n = blob.chunk_count() as u32;
+        let share = blob.store_chunk_capacity() / 2;
+        // SYNC POINT: process-local counter of our own holdings.
+        let held = self.held_chunks.load(Ordering::Relaxed);
+        let len = blob.len();
+        let part = if held == 0 || held.saturating_add(n) <= share {
+            // SYNC POINT: as above.
+            self.held_chunks.fetch_add(n, Ordering::Relaxed);
+            ChunkedPart {
+                blob: Some(blob),
+                owned: OnceLock::new(),
+                held: n,
+            }
+        } else {
+            let mut v = Vec::new();
+            blob.as_ref().reassemble_into(&mut v);
+            drop(blob);
+            let owned = OnceLock::new();
+            let _ = owned.set(v);
+            ChunkedPart {
+                blob: None,
+                owned,
+                held: 0,
+            }
+        };
+        if let Some(r) = self.reader() {
+            // SYNC POINT: statistics only.
+            r.taken.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.reliable {
+            if let Some(h) = self.hdr() {
+                h.space.notify();
+            }
+        }
+        Sample {
+            att: self.clone(),
+            slot: u32::MAX,
+            off: 0,
+            len,
+            blob: None,
+            chunked: Some(Box::new(part)),
+            info: SampleInfo {
+                source_timestamp_ns: src_ts,
+                received_timestamp_ns: now_unix_ns() as i64,
+                published_timestamp_ns: pub_ts,
+                publisher_gid: self.gid,
+                sequence: c + 1,
+            },
+        }
+    }
+}
+
+/// The chunked part of a [`Sample`].
+struct ChunkedPart {
+    /// Pinned, zero-copy chunks (None: delivered as an owned copy).
+    blob: Option<HeldBlob>,
+    /// Reassembled payload, built on the first `Deref` of a multi-chunk
+    /// sample (or at take, beyond the share).
+    owned: OnceLock<Vec<u8>>,
+    /// Chunks counted against this subscriber's share.
+    held: u32,
 }
 
 impl Drop for Attached {
@@ -373,6 +529,7 @@ pub struct Sample {
     off: usize,
     len: usize,
     blob: Option<Arc<Region>>,
+    chunked: Option<Box<ChunkedPart>>,
     info: SampleInfo,
 }
 
@@ -395,11 +552,72 @@ impl Sample {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Whether this sample travelled in chunks (larger than the
+    /// publisher's `max_slot_size`).
+    pub fn is_chunked(&self) -> bool {
+        self.chunked.is_some()
+    }
+
+    /// The payload as zero-copy slices, in order: one slice for a
+    /// contiguous sample, one per chunk for a chunked one (never copies).
+    pub fn chunks(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        match self.chunked.as_deref() {
+            Some(ChunkedPart { blob: Some(b), .. }) => Box::new(b.chunks()),
+            Some(ChunkedPart { owned, .. }) => {
+                Box::new(std::iter::once(owned.get().map_or(&[][..], |v| &v[..])))
+            }
+            None => Box::new(std::iter::once(&**self)),
+        }
+    }
+
+    /// The payload as one slice without copying, if it is contiguous in
+    /// shared memory (or was already reassembled).
+    pub fn contiguous(&self) -> Option<&[u8]> {
+        match self.chunked.as_deref() {
+            None => Some(&**self),
+            Some(p) => p
+                .blob
+                .as_ref()
+                .and_then(|b| b.as_contiguous())
+                .or_else(|| p.owned.get().map(|v| &v[..])),
+        }
+    }
+
+    /// Copy the payload into `out`, which must be exactly `len()` bytes
+    /// (one copy, chunk by chunk; no intermediate buffer).
+    pub fn copy_to(&self, out: &mut [u8]) -> Result<(), BlobError> {
+        if out.len() != self.len {
+            return Err(BlobError::LengthMismatch {
+                need: self.len as u64,
+                have: out.len(),
+            });
+        }
+        let mut at = 0;
+        for c in self.chunks() {
+            out[at..at + c.len()].copy_from_slice(c);
+            at += c.len();
+        }
+        Ok(())
+    }
 }
 
 impl std::ops::Deref for Sample {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
+        if let Some(p) = self.chunked.as_deref() {
+            if let Some(c) = p.blob.as_ref().and_then(|b| b.as_contiguous()) {
+                return c;
+            }
+            // Reassembled lazily, once, only when a caller needs one slice.
+            return p.owned.get_or_init(|| {
+                let mut v = Vec::new();
+                if let Some(b) = &p.blob {
+                    b.as_ref().reassemble_into(&mut v);
+                }
+                v
+            });
+        }
         let r = self.blob.as_deref().unwrap_or(&self.att.data);
         // Validated when taken; an empty slice can only appear if the
         // mapping shrank, which mappings do not.
@@ -410,6 +628,17 @@ impl std::ops::Deref for Sample {
 impl Drop for Sample {
     fn drop(&mut self) {
         if self.att.abandoned.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(p) = self.chunked.take() {
+            // SYNC POINT: process-local counter of our own holdings.
+            self.att.held_chunks.fetch_sub(p.held, Ordering::Relaxed);
+            // Unpins (when it was the last pin) before the notify.
+            drop(p);
+            if let Some(h) = self.att.hdr() {
+                // Wake a publisher waiting for chunk store room.
+                h.space.notify();
+            }
             return;
         }
         if let Some(sc) = self.att.slot_ctl(self.slot as usize) {
@@ -451,6 +680,8 @@ pub(crate) struct SubInner {
     /// When this subscriber was created (unix ns): volatile samples
     /// published from then on are delivered, however late we attach.
     created_ns: u64,
+    /// Verify checksums of chunked samples (`checksum` of the config).
+    verify: bool,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -572,6 +803,9 @@ impl SubInner {
             }),
             abandoned: Arc::new(AtomicBool::new(false)),
             created_ns,
+            verify: crate::config::ConfigSet::load()
+                .map(|c| c.context().checksum)
+                .unwrap_or(cfg!(debug_assertions)),
         };
         s.refresh(&mut s.lock());
         Ok(s)
@@ -763,9 +997,12 @@ impl SubInner {
                 state: Mutex::new(AttState {
                     cursor,
                     blobs: HashMap::new(),
+                    chunks: None,
                 }),
                 gone: AtomicBool::new(false),
                 abandoned: self.abandoned.clone(),
+                verify: self.verify,
+                held_chunks: AtomicU32::new(0),
             });
         }
         Err("publisher has no free reader entry".into())
@@ -882,6 +1119,9 @@ impl SubInner {
         ));
         for a in &self.lock().pubs {
             mark_abandoned(reader_key(&a.ctl_name, a.reader_idx, a.claim.gen));
+            if let Some((_, r)) = &a.lock().chunks {
+                r.abandon();
+            }
         }
     }
 }
