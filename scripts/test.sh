@@ -37,6 +37,9 @@ stage() {
 }
 
 run_core() {
+  # bench/tests/native.rs loads librmw_renoir.so into rcl processes; a test
+  # build does not produce the cdylib, so build it first.
+  cargo build -p rmw_renoir || return 1
   if command -v cargo-nextest >/dev/null; then
     cargo nextest run --workspace --no-fail-fast
   else
