@@ -30,7 +30,9 @@ use std::time::Duration;
 pub struct BlobConfig {
     /// Bytes of chunk storage per publisher store.
     pub pool_size: u64,
-    /// Payloads above this many bytes go through the blob store.
+    /// Inline-slot cap: a publisher whose payload hint is above this (at
+    /// most 256 KiB) gets small inline slots, and each large sample goes to
+    /// its own contiguous large-sample segment (zero copy for readers).
     pub large_threshold: u64,
     /// Largest contiguous pool slot of a topic: samples published with
     /// `publish_bytes` above this size are split into chunks.
@@ -55,7 +57,7 @@ impl Default for BlobConfig {
     fn default() -> Self {
         BlobConfig {
             pool_size: 32 << 20,
-            large_threshold: 64 << 10,
+            large_threshold: 256 << 10,
             max_slot_size: 64 << 20,
             chunk_size: 1 << 20,
             chunk_strategy: "fixed".into(),

@@ -582,3 +582,50 @@ fn subscriber_share_is_bounded() {
     }
     assert_clean(dom);
 }
+
+/// `large_threshold` caps the inline slots: a 100 KiB hint gets 100 KiB
+/// inline slots by default (the sample lands in the data segment), but
+/// 4 KiB inline slots under a 64 KiB threshold, where the sample goes to its
+/// own contiguous large-sample segment (`_b<slot>g<gen>`).
+#[test]
+fn large_threshold_caps_inline_slots() {
+    if role().is_some() {
+        return;
+    }
+    init();
+    let dom = 239;
+    let big = pat(100 << 10, 1);
+    let large_segments = || {
+        leftovers(dom)
+            .into_iter()
+            .filter(|f| {
+                f.rsplit('_')
+                    .next()
+                    .is_some_and(|t| t.starts_with('b') && !t.starts_with("bstore"))
+            })
+            .count()
+    };
+    {
+        let d = Domain::join(dom).unwrap();
+        let n = d.add_node("n", "/", "").unwrap();
+        let spec = |t: &str| TopicSpec::new(t, "t/T", Qos::reliable(2)).hint(big.len());
+        let s_inline = d.create_subscriber(&n, spec("/inline")).unwrap();
+        let p_inline = d
+            .create_publisher_with(&n, spec("/inline"), BlobConfig::default())
+            .unwrap();
+        p_inline.publish_bytes(&big, now_ns()).unwrap();
+        verify(&take_now(&s_inline), &big);
+        assert_eq!(large_segments(), 0, "{:?}", leftovers(dom));
+
+        let s_large = d.create_subscriber(&n, spec("/large")).unwrap();
+        let low = BlobConfig {
+            large_threshold: 64 << 10,
+            ..BlobConfig::default()
+        };
+        let p_large = d.create_publisher_with(&n, spec("/large"), low).unwrap();
+        p_large.publish_bytes(&big, now_ns()).unwrap();
+        verify(&take_now(&s_large), &big);
+        assert_eq!(large_segments(), 1, "{:?}", leftovers(dom));
+    }
+    assert_clean(dom);
+}

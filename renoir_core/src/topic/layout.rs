@@ -35,7 +35,9 @@ pub const DEFAULT_SLOT_SIZE: u64 = 4096;
 /// Largest data segment sized from a hint (else inline slots shrink to
 /// [`DEFAULT_SLOT_SIZE`]).
 pub const MAX_DATA_SEGMENT: u64 = 32 << 20;
-/// Hints above this go to blobs (keeps the data segment small).
+/// Hints above this (or above the configured `large_threshold`, if lower)
+/// give small inline slots; large samples go to per-slot large-sample
+/// segments (keeps the data segment small).
 pub const INLINE_HINT_MAX: usize = 256 << 10;
 
 #[repr(C)]

@@ -907,7 +907,9 @@ impl Publisher {
         spec.kind = EndpointKind::Publisher;
         let ring_cap = spec.qos.depth();
         let n_slots = ring_cap + EXTRA_SLOTS;
-        let mut slot_size = if spec.payload_hint == 0 || spec.payload_hint > INLINE_HINT_MAX {
+        let mut slot_size = if spec.payload_hint == 0
+            || spec.payload_hint as u64 > cfg.large_threshold.min(INLINE_HINT_MAX as u64)
+        {
             DEFAULT_SLOT_SIZE
         } else {
             round_up(spec.payload_hint as u64, 64).max(64)
