@@ -963,18 +963,7 @@ impl HeldBlob {
     }
     /// Copy the payload into `out`, which must be exactly `len()` bytes.
     pub fn copy_to(&self, out: &mut [u8]) -> Result<(), BlobError> {
-        if out.len() as u64 != self.hdr.total_len {
-            return Err(BlobError::LengthMismatch {
-                need: self.hdr.total_len,
-                have: out.len(),
-            });
-        }
-        let mut at = 0;
-        for c in self.chunks() {
-            out[at..at + c.len()].copy_from_slice(c);
-            at += c.len();
-        }
-        Ok(())
+        gather(self.chunks(), self.hdr.total_len, out)
     }
 }
 
@@ -1032,18 +1021,7 @@ impl<'g> BlobRef<'g> {
     }
     /// Copy the payload into `out`, which must be exactly `len()` bytes.
     pub fn copy_to(&self, out: &mut [u8]) -> Result<(), BlobError> {
-        if out.len() as u64 != self.hdr.total_len {
-            return Err(BlobError::LengthMismatch {
-                need: self.hdr.total_len,
-                have: out.len(),
-            });
-        }
-        let mut at = 0;
-        for c in self.chunks() {
-            out[at..at + c.len()].copy_from_slice(c);
-            at += c.len();
-        }
-        Ok(())
+        gather(self.chunks(), self.hdr.total_len, out)
     }
     /// Check the payload checksum (Ok if the writer stored none).
     pub fn verify(&self) -> Result<(), BlobError> {
@@ -1063,4 +1041,32 @@ impl<'g> BlobRef<'g> {
         }
         Ok(())
     }
+}
+
+/// Copy chunk slices of a `total`-byte payload into `out` (exactly `total`
+/// bytes): one copy, chunk by chunk, no intermediate buffer.
+pub fn gather<'a>(
+    chunks: impl Iterator<Item = &'a [u8]>,
+    total: u64,
+    out: &mut [u8],
+) -> Result<(), BlobError> {
+    if out.len() as u64 != total {
+        return Err(BlobError::LengthMismatch {
+            need: total,
+            have: out.len(),
+        });
+    }
+    let mut at = 0;
+    for c in chunks {
+        let end = at + c.len();
+        if end > out.len() {
+            return Err(BlobError::LengthMismatch {
+                need: end as u64,
+                have: out.len(),
+            });
+        }
+        out[at..end].copy_from_slice(c);
+        at = end;
+    }
+    Ok(())
 }

@@ -587,18 +587,7 @@ impl Sample {
     /// Copy the payload into `out`, which must be exactly `len()` bytes
     /// (one copy, chunk by chunk; no intermediate buffer).
     pub fn copy_to(&self, out: &mut [u8]) -> Result<(), BlobError> {
-        if out.len() != self.len {
-            return Err(BlobError::LengthMismatch {
-                need: self.len as u64,
-                have: out.len(),
-            });
-        }
-        let mut at = 0;
-        for c in self.chunks() {
-            out[at..at + c.len()].copy_from_slice(c);
-            at += c.len();
-        }
-        Ok(())
+        crate::blob::store::gather(self.chunks(), self.len as u64, out)
     }
 }
 
