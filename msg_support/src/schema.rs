@@ -656,27 +656,8 @@ fn decode_one(f: &Field, ty: &FieldType, r: &mut Reader<'_>) -> Result<Value, Mi
                 })
         }
         FieldType::WString { bound } => {
-            let len = r.u32()? as usize;
-            if let Some(b) = bound {
-                if len > *b {
-                    return Err(DeserializeError::BoundExceeded {
-                        field: f.name.clone(),
-                        len,
-                        bound: *b,
-                    }
-                    .into());
-                }
-            }
-            let raw = r.take(4, len.saturating_mul(4))?;
-            let mut units = Vec::with_capacity(len);
-            for ch in raw.chunks_exact(4) {
-                let v = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
-                let u = u16::try_from(v).map_err(|_| DeserializeError::InvalidWChar {
-                    field: f.name.clone(),
-                    value: v,
-                })?;
-                units.push(u);
-            }
+            let mut units = Vec::new();
+            crate::validate::wstring_units(f, *bound, r, |u| units.push(u))?;
             String::from_utf16(&units).map(Value::String).map_err(|_| {
                 MigrateCdrError::InvalidUtf16 {
                     field: f.name.clone(),
