@@ -18,9 +18,8 @@
 //! * a subscription's migration of samples from publishers of another,
 //!   compatible version ([`Incoming`]).
 //!
-//! Region payload: `len: u64` (little-endian atomic word, 0 until the blob
-//! is written) then `len` bytes of registry blob. The word is stored with
-//! Release after the blob, readers load it with Acquire.
+//! The region format (a length word, then the registry blob) and its
+//! reading and writing belong to `renoir_core::schema::shm`.
 
 use msg_support::schema::{
     evolve, layout_from_schema, migrate_cdr, schema_of, schema_of_type_support, version_of_hash,
@@ -28,15 +27,12 @@ use msg_support::schema::{
 };
 use msg_support::{MessageLayout, MessageTypeSupport};
 use renoir_core::platform::shm;
-use renoir_core::region::{Access, Backend, Region, RegionConfig};
+use renoir_core::region::{Access, Backend, Region};
+pub use renoir_core::schema::shm::{create_region, read_region, region_name, MAX_BLOB};
 use renoir_core::schema::{Schema, SchemaRegistry};
-use renoir_core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use renoir_core::sync::atomic::{AtomicBool, Ordering};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// Largest registry blob accepted from a region (the blob format's own
-/// limit is 16 MiB; a message type's schemas are a few KiB).
-pub const MAX_BLOB: usize = 4 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -44,11 +40,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Logical region name of `pid`'s schemas for `hash` in `domain`.
-pub fn region_name(domain: u32, pid: u32, hash: &[u8; 32]) -> String {
-    format!("{domain}_schema_{pid}_{}", hex(&hash[..8]))
 }
 
 // ---------------------------------------------------------------------------
@@ -106,33 +97,6 @@ fn registry_blob(schemas: msg_support::schema::LayoutSchemas) -> Result<Vec<u8>,
         .register_into(&mut reg)
         .map_err(|e| e.to_string())?;
     Ok(reg.to_blob())
-}
-
-/// Writes `blob` into a fresh region `name` (the length word last).
-pub fn create_region(name: &str, blob: &[u8]) -> Result<Region, String> {
-    let cfg = RegionConfig::new(name, 8 + blob.len())
-        .description("rmw_renoir: schemas of a message type (registry blob)")
-        .version("1.0.0");
-    let region = match Region::create(&cfg) {
-        Ok(r) => r,
-        Err(renoir_core::region::CreateError::AlreadyExists(_)) => {
-            // Ours by name (our pid): left by an earlier process that had
-            // this pid and died. Replace it.
-            let _ = renoir_core::region::unlink(name, &Backend::Shm);
-            Region::create(&cfg).map_err(|e| e.to_string())?
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    let off = region.payload_offset();
-    // SAFETY: we created the region just now and nobody reads the blob
-    // range before the length word below is non-zero, so this range is
-    // ours alone while the slice lives.
-    let dst = unsafe { region.bytes_mut(off + 8, blob.len()) }.map_err(|e| e.to_string())?;
-    dst.copy_from_slice(blob);
-    let word: &AtomicU64 = region.get(off).map_err(|e| e.to_string())?;
-    // SYNC POINT: publish the blob; pairs with the Acquire in `read_region`.
-    word.store(blob.len() as u64, Ordering::Release);
-    Ok(region)
 }
 
 /// Makes sure this process publishes the schemas of `ts` in `domain`.
@@ -204,26 +168,6 @@ pub fn sweep_own(domain: u32) {
 pub struct Loaded {
     pub registry: SchemaRegistry,
     pub root: Schema,
-}
-
-/// Copies the blob out of a schema region (bounds-checked).
-pub fn read_region(region: &Region) -> Result<Vec<u8>, String> {
-    let off = region.payload_offset();
-    let word: &AtomicU64 = region.get(off).map_err(|e| e.to_string())?;
-    // SYNC POINT: pairs with the Release store in `create_region`.
-    let len = word.load(Ordering::Acquire);
-    if len == 0 {
-        return Err("schema not written yet".into());
-    }
-    if len > MAX_BLOB as u64 {
-        return Err(format!(
-            "schema blob of {len} bytes is larger than {MAX_BLOB}"
-        ));
-    }
-    let bytes = region
-        .bytes(off + 8, len as usize)
-        .map_err(|e| e.to_string())?;
-    Ok(bytes.to_vec())
 }
 
 /// Decodes a registry blob and finds the schema of `type_name` whose

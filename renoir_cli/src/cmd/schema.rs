@@ -51,6 +51,21 @@ pub enum SchemaCmd {
     Diff(PairArgs),
     /// Migrate one message (JSON) from the old version to the new one.
     Migrate(MigrateArgs),
+    /// List the message type versions on the bus: the schema regions that
+    /// running processes published in shared memory.
+    Ls(LsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub sel: super::Selection,
+    /// Only this domain (ROS_DOMAIN_ID).
+    #[arg(long)]
+    pub domain: Option<u32>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -176,6 +191,7 @@ pub fn run(a: Args) -> CmdResult {
         SchemaCmd::Compat(p) => compat(p, false),
         SchemaCmd::Diff(p) => compat(p, true),
         SchemaCmd::Migrate(m) => migrate(m),
+        SchemaCmd::Ls(l) => bus(l),
     };
     Ok(match r {
         Ok(code) => ExitCode::from(code),
@@ -184,6 +200,66 @@ pub fn run(a: Args) -> CmdResult {
             ExitCode::from(f.code)
         }
     })
+}
+
+/// `renoir schema ls`: one row per published type version. Exit 0, or 1
+/// when a region could not be read (it is listed with the error).
+fn bus(a: LsArgs) -> Result<u8, Fail> {
+    a.sel.export_env();
+    let found = renoir_core::schema::shm::list(a.domain);
+    let bad = found.iter().any(|r| r.registry.is_err());
+    if a.json {
+        let v: Vec<serde_json::Value> = found
+            .iter()
+            .map(|r| {
+                let root = r.root();
+                serde_json::json!({
+                    "domain": r.domain,
+                    "region": r.name,
+                    "pid": r.pid,
+                    "alive": r.alive,
+                    "hash16": r.hash16,
+                    "type": root.map(|s| s.name.clone()),
+                    "version": root.map(|s| s.version.to_string()),
+                    "fields": root.map(|s| s.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
+                    "schemas": r.registry.as_ref().map(|g| g.len()).ok(),
+                    "error": r.registry.as_ref().err(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else if found.is_empty() {
+        println!("no schema regions");
+    } else {
+        let rows: Vec<Vec<String>> = found
+            .iter()
+            .map(|r| {
+                let root = r.root();
+                vec![
+                    r.domain.to_string(),
+                    root.map_or("?".into(), |s| s.name.clone()),
+                    root.map_or("?".into(), |s| s.version.to_string()),
+                    r.hash16.clone(),
+                    format!("{}{}", r.pid, if r.alive { "" } else { " (dead)" }),
+                    match &r.registry {
+                        Ok(_) => root.map_or("no root schema".into(), |s| {
+                            s.fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }),
+                        Err(e) => format!("unreadable: {e}"),
+                    },
+                ]
+            })
+            .collect();
+        super::print_table(
+            &["DOMAIN", "TYPE", "VERSION", "HASH", "PID", "FIELDS"],
+            &rows,
+        );
+    }
+    Ok(u8::from(bad))
 }
 
 fn parse_version(v: &str) -> Result<Version, Fail> {

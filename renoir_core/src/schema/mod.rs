@@ -12,10 +12,13 @@
 //!   and its shared-memory blob form (untrusted-input parser).
 //! - [`file`]: JSON/YAML schema documents; [`rosmsg`]: ROS `.msg` parsing.
 //! - [`diff`]: a readable text diff between two schemas.
+//! - [`shm`]: the domain's schema registry in shared memory (one region per
+//!   process and type version holding a registry blob), listed by
+//!   `renoir schema ls`.
 //!
-//! Nothing here touches shared memory or ROS types: the registry/topic layer
-//! stores the blob, msg_support maps ROS type descriptions onto [`Schema`],
-//! the CLI prints [`compare`] and [`diff`]. Rules and formats:
+//! Only [`shm`] touches shared memory, and nothing here knows ROS types:
+//! msg_support maps ROS type descriptions onto [`Schema`], rmw_renoir
+//! publishes them through [`shm`], the CLI prints [`compare`] and [`diff`]. Rules and formats:
 //! docs/schema-evolution.md.
 
 pub mod compat;
@@ -26,6 +29,7 @@ pub mod migrate;
 pub mod model;
 pub mod registry;
 pub mod rosmsg;
+pub mod shm;
 
 pub use compat::{compare, compare_with, ChangeKind, CompareOptions, Compatibility, Level, Reason};
 pub use diff::{diff, DiffEntry, SchemaDiff};
