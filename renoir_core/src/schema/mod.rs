@@ -29,6 +29,7 @@ pub mod migrate;
 pub mod model;
 pub mod registry;
 pub mod rosmsg;
+#[cfg(not(loom))]
 pub mod shm;
 
 pub use compat::{compare, compare_with, ChangeKind, CompareOptions, Compatibility, Level, Reason};
