@@ -102,7 +102,11 @@ def test_cloud_100k(ros):
 
 @pytest.mark.slow
 def test_cloud_1m(ros):
-    stream(ros, "cloud_1m", "cloud", ["--points", 1_000_000], 60, depth=10, min_share=0.9)
+    # 16 MB clouds: an rclpy subscriber converting each to Python may fall
+    # behind 30 Hz on a loaded 2-core host; with a 10-deep keep-last queue
+    # that is (correct) loss and made the test depend on machine load. The
+    # queue holds the whole stream instead (reliable: every cloud arrives).
+    stream(ros, "cloud_1m", "cloud", ["--points", 1_000_000], 40)
 
 
 def test_scan_1440(ros):
