@@ -27,7 +27,7 @@ use msg_support::schema::{
 };
 use msg_support::{MessageLayout, MessageTypeSupport};
 use renoir_core::platform::shm;
-use renoir_core::region::{Access, Backend, Region};
+use renoir_core::region::Region;
 pub use renoir_core::schema::shm::{create_region, read_region, region_name, MAX_BLOB};
 use renoir_core::schema::{Schema, SchemaRegistry};
 use renoir_core::sync::atomic::{AtomicBool, Ordering};
@@ -173,8 +173,15 @@ pub struct Loaded {
 /// Decodes a registry blob and finds the schema of `type_name` whose
 /// version carries `hash`. Untrusted input: every failure is an error.
 pub fn decode(blob: &[u8], type_name: &str, hash: &[u8; 32]) -> Result<Loaded, String> {
-    let registry = SchemaRegistry::from_blob(blob).map_err(|e| e.to_string())?;
-    let want = format!("rihs01.{}", hex(hash));
+    root_of(
+        SchemaRegistry::from_blob(blob).map_err(|e| e.to_string())?,
+        type_name,
+        hash,
+    )
+}
+
+fn root_of(registry: SchemaRegistry, type_name: &str, hash: &[u8; 32]) -> Result<Loaded, String> {
+    let want = renoir_core::schema::shm::hash_build(hash);
     let root = registry
         .iter()
         .find(|s| s.name == type_name && s.version.build.as_str() == want)
@@ -189,31 +196,17 @@ pub fn decode(blob: &[u8], type_name: &str, hash: &[u8; 32]) -> Result<Loaded, S
 }
 
 /// The schemas of `type_name` at `hash` published by any process in
-/// `domain`.
+/// `domain` (the regions `renoir_core::schema::shm::list` finds).
 pub fn load(domain: u32, type_name: &str, hash: &[u8; 32]) -> Result<Loaded, String> {
-    let logical = format!("{domain}_schema_");
-    let suffix = format!("_{}", hex(&hash[..8]));
-    let stem = shm::file_name(&logical);
-    let mut last = format!(
-        "no process published the schema of '{type_name}' with hash {}",
-        hex(&hash[..8])
-    );
-    let rd = std::fs::read_dir(shm::shm_dir()).map_err(|e| e.to_string())?;
-    for e in rd.flatten() {
-        let Some(file) = e.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        if !file.starts_with(&stem) || !file.ends_with(&suffix) {
+    let hash16 = hex(&hash[..8]);
+    let mut last = format!("no process published the schema of '{type_name}' with hash {hash16}");
+    for r in renoir_core::schema::shm::list(Some(domain)) {
+        if r.hash16 != hash16 {
             continue;
         }
-        let name = format!("{logical}{}", &file[stem.len()..]);
-        let got = Region::open(&name, Backend::Shm, Access::ReadOnly)
-            .map_err(|e| e.to_string())
-            .and_then(|r| read_region(&r))
-            .and_then(|b| decode(&b, type_name, hash));
-        match got {
+        match r.registry.and_then(|g| root_of(g, type_name, hash)) {
             Ok(l) => return Ok(l),
-            Err(err) => last = format!("schema region {file}: {err}"),
+            Err(err) => last = format!("schema region {}: {err}", r.name),
         }
     }
     Err(last)
@@ -223,27 +216,9 @@ pub fn load(domain: u32, type_name: &str, hash: &[u8; 32]) -> Result<Loaded, Str
 /// sorted by type name and version): the schema registry of the bus.
 /// Regions that cannot be read are skipped.
 pub fn bus(domain: u32) -> Vec<Loaded> {
-    let logical = format!("{domain}_schema_");
-    let stem = shm::file_name(&logical);
-    let Ok(rd) = std::fs::read_dir(shm::shm_dir()) else {
-        return Vec::new();
-    };
     let mut out: Vec<Loaded> = Vec::new();
-    for e in rd.flatten() {
-        let Some(file) = e.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        if !file.starts_with(&stem) {
-            continue;
-        }
-        let name = format!("{logical}{}", &file[stem.len()..]);
-        let Ok(blob) = Region::open(&name, Backend::Shm, Access::ReadOnly)
-            .map_err(|e| e.to_string())
-            .and_then(|r| read_region(&r))
-        else {
-            continue;
-        };
-        let Ok(registry) = SchemaRegistry::from_blob(&blob) else {
+    for r in renoir_core::schema::shm::list(Some(domain)) {
+        let Ok(registry) = r.registry else {
             continue;
         };
         // The root is the schema whose version carries a RIHS01 hash
