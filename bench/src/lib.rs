@@ -2,6 +2,7 @@
 //! and docs/benchmarks.md), a library so tests can run single
 //! configurations.
 
+pub mod awake;
 pub mod config;
 pub mod machine;
 pub mod pattern;

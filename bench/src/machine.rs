@@ -17,6 +17,9 @@ pub struct Machine {
     pub dev_shm_size_mb: u64,
     pub dev_shm_free_mb: u64,
     pub loadavg_at_start: String,
+    /// "yes" when idle CPUs were kept awake (`--keep-cpus-awake`).
+    #[serde(default)]
+    pub cpus_kept_awake: String,
 }
 
 fn cpu_model() -> String {
@@ -80,20 +83,22 @@ pub fn machine() -> Machine {
             .take(3)
             .collect::<Vec<_>>()
             .join(" "),
+        cpus_kept_awake: "no".into(),
     }
 }
 
 impl Machine {
     pub fn line(&self) -> String {
         format!(
-            "{} | {} cores | kernel {} | {} MB RAM | /dev/shm {} MB ({} MB free) | load {}",
+            "{} | {} cores | kernel {} | {} MB RAM | /dev/shm {} MB ({} MB free) | load {} | idle CPUs kept awake: {}",
             self.cpu_model,
             self.cores,
             self.kernel,
             self.mem_total_mb,
             self.dev_shm_size_mb,
             self.dev_shm_free_mb,
-            self.loadavg_at_start
+            self.loadavg_at_start,
+            if self.cpus_kept_awake.is_empty() { "no" } else { &self.cpus_kept_awake }
         )
     }
 }

@@ -56,6 +56,11 @@ struct Cli {
     /// Extra environment for every benchmark process, KEY=VALUE (repeatable).
     #[arg(long = "env", value_parser = parse_kv)]
     extra_env: Vec<(String, String)>,
+    /// Keep idle CPUs awake with SCHED_IDLE spinners while measuring (the
+    /// unprivileged equivalent of `idle=poll`; see bench/src/awake.rs and
+    /// docs/benchmarks.md). Applies to every rmw of the run alike.
+    #[arg(long)]
+    keep_cpus_awake: bool,
     /// Print the plan and exit.
     #[arg(long)]
     list: bool,
@@ -294,7 +299,17 @@ fn main() {
     });
     let log_dir = out_dir.join("ros-logs");
     let _ = fs::create_dir_all(&log_dir);
-    let machine = machine::machine();
+    let mut machine = machine::machine();
+    let _awake = if cli.keep_cpus_awake {
+        let k = renoir_bench::awake::KeepAwake::start();
+        if k.is_none() {
+            eprintln!("renoir-bench: cannot start SCHED_IDLE spinners; CPUs not kept awake");
+        }
+        k
+    } else {
+        None
+    };
+    machine.cpus_kept_awake = if _awake.is_some() { "yes" } else { "no" }.into();
     println!("machine: {}", machine.line());
     for r in &rmws {
         match &r.preload {

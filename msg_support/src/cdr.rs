@@ -83,18 +83,75 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Waits until the first `n` bytes of an input that is still being written
+/// are final and returns how many are (at least `n`), or why they never
+/// will be. Offsets count from the start of the whole input (header
+/// included). See [`Reader::gated`].
+pub type Gate<'g> = &'g dyn Fn(usize) -> Result<usize, String>;
+
 /// Reads CDR from an untrusted byte slice; every read is bounds-checked.
 /// `Clone` gives a cheap look-ahead cursor.
+///
+/// A gated reader ([`Reader::gated`]) reads an input that its producer is
+/// still writing, front to back (a streamed sample in shared memory): it
+/// never reads a byte at or above the gate's last answer, and bulk copies
+/// ([`Reader::take_progressive`]) follow the producer piece by piece.
 #[derive(Clone)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Body bytes known final: `buf.len()` unless gated.
+    ready: usize,
+    /// Gate and the body's offset in the whole input.
+    gate: Option<(Gate<'a>, usize)>,
 }
+
+/// Bulk copies of a gated reader proceed in pieces of at least this many
+/// bytes (or what is left): small enough that the reader's copy starts
+/// early, large enough that waiting costs little per byte.
+pub const PROGRESS_PIECE: usize = 128 << 10;
 
 impl<'a> Reader<'a> {
     /// A reader over a CDR body (after the header).
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            ready: buf.len(),
+            gate: None,
+        }
+    }
+
+    /// A reader over a CDR body that starts `base` bytes into an input
+    /// still being written; `gate` says how much of the input is final.
+    pub fn gated(buf: &'a [u8], base: usize, gate: Gate<'a>) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            ready: 0,
+            gate: Some((gate, base)),
+        }
+    }
+
+    /// Waits (through the gate) until body bytes `..end` are final.
+    #[cold]
+    fn wait_ready(&mut self, end: usize) -> Result<(), DeserializeError> {
+        let Some((gate, base)) = self.gate else {
+            return Ok(());
+        };
+        let got = gate(base + end).map_err(|reason| DeserializeError::Incomplete {
+            offset: base + self.ready,
+            reason,
+        })?;
+        let got = got.saturating_sub(base).min(self.buf.len());
+        if got < end {
+            return Err(DeserializeError::Incomplete {
+                offset: base + got,
+                reason: "the gate returned less than asked".into(),
+            });
+        }
+        self.ready = got;
+        Ok(())
     }
 
     /// Current position.
@@ -120,6 +177,9 @@ impl<'a> Reader<'a> {
         let buf: &'a [u8] = self.buf;
         match buf.get(start..end) {
             Some(s) => {
+                if end > self.ready {
+                    self.wait_ready(end)?;
+                }
                 self.pos = end;
                 Ok(s)
             }
@@ -128,6 +188,56 @@ impl<'a> Reader<'a> {
                 needed: end - self.pos.min(end),
             }),
         }
+    }
+
+    /// Takes `n` bytes after aligning to `align` like [`Self::take`], handing
+    /// them to `f` as consecutive pieces `(offset in the n bytes, piece)`
+    /// whose lengths are multiples of `unit` (the element size): one piece
+    /// for an ungated reader, else each piece as soon as the producer has
+    /// written it. Bounds are checked before the first piece.
+    pub fn take_progressive(
+        &mut self,
+        align: usize,
+        n: usize,
+        unit: usize,
+        mut f: impl FnMut(usize, &'a [u8]),
+    ) -> Result<(), DeserializeError> {
+        let start = align_up(self.pos, align);
+        let end = start.checked_add(n).ok_or(DeserializeError::Truncated {
+            offset: self.pos,
+            needed: usize::MAX,
+        })?;
+        let buf: &'a [u8] = self.buf;
+        if buf.get(start..end).is_none() {
+            return Err(DeserializeError::Truncated {
+                offset: self.pos,
+                needed: end - self.pos.min(end),
+            });
+        }
+        let unit = unit.max(1);
+        let mut at = start;
+        while at < end {
+            if self.ready <= at {
+                // Nothing ready here: wait for a whole piece (the gate
+                // answers with everything written, often more).
+                self.wait_ready((at + PROGRESS_PIECE).min(end))?;
+            }
+            let ready_end = self.ready.min(end);
+            let take = if ready_end == end {
+                end - at
+            } else {
+                (ready_end - at) / unit * unit
+            };
+            if take == 0 {
+                // Less than one element ready: wait for exactly one.
+                self.wait_ready(at + unit.min(end - at))?;
+                continue;
+            }
+            f(at - start, &buf[at..at + take]);
+            at += take;
+        }
+        self.pos = end;
+        Ok(())
     }
 
     /// Reads a `uint32`.

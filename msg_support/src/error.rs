@@ -63,6 +63,15 @@ pub enum DeserializeError {
     /// Input shorter than the 4-byte encapsulation header.
     #[error("input shorter than the encapsulation header")]
     NoHeader,
+    /// The input is being written while it is read (a streamed sample) and
+    /// its writer gave up before the bytes needed here were written.
+    #[error("input incomplete at byte {offset}: {reason}")]
+    Incomplete {
+        /// Offset in the whole input (header included).
+        offset: usize,
+        /// Why the rest will not come.
+        reason: String,
+    },
     /// Encapsulation is not CDR little-endian (00 01).
     #[error("unsupported encapsulation {0:#06x} (only CDR_LE 0x0001)")]
     UnsupportedEncapsulation(u16),

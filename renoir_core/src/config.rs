@@ -48,6 +48,11 @@ pub struct BlobConfig {
     pub reclaim_force: bool,
     /// Write and verify payload checksums.
     pub checksum: bool,
+    /// Samples in large-sample segments at least this big are published
+    /// streaming (`Publisher::publish_streaming`): readers are woken
+    /// before the copy into shared memory starts and copy behind it, so
+    /// the publisher's and the subscriber's copies overlap. 0 = never.
+    pub stream_threshold: u64,
 }
 
 impl Default for BlobConfig {
@@ -66,6 +71,7 @@ impl Default for BlobConfig {
             reclaim_max_age_ms: 1000,
             reclaim_force: true,
             checksum: cfg!(debug_assertions),
+            stream_threshold: 1 << 20,
         }
     }
 }
@@ -99,6 +105,9 @@ impl BlobConfig {
         }
         if let Some(v) = &o.max_slot_size {
             self.max_slot_size = v.bytes("max_slot_size")?;
+        }
+        if let Some(v) = &o.stream_threshold {
+            self.stream_threshold = v.bytes("stream_threshold")?;
         }
         if let Some(v) = &o.chunk_size {
             self.chunk_size = v.bytes("chunk_size")?;
@@ -210,6 +219,7 @@ pub struct Overrides {
     pub reclaim_max_age_ms: Option<u64>,
     pub reclaim_force: Option<bool>,
     pub checksum: Option<bool>,
+    pub stream_threshold: Option<Size>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -263,6 +273,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("RENOIR_RECLAIM_MAX_AGE_MS", "reclaim_max_age_ms"),
     ("RENOIR_RECLAIM_FORCE", "reclaim_force"),
     ("RENOIR_CHECKSUM", "checksum"),
+    ("RENOIR_STREAM_THRESHOLD", "stream_threshold"),
 ];
 
 fn env_overrides(env: &dyn Fn(&str) -> Option<String>) -> Result<Overrides, ConfigError> {
@@ -301,6 +312,7 @@ fn env_overrides(env: &dyn Fn(&str) -> Option<String>) -> Result<Overrides, Conf
     o.pool_size = size("RENOIR_POOL_SIZE")?;
     o.large_threshold = size("RENOIR_LARGE_THRESHOLD")?;
     o.max_slot_size = size("RENOIR_MAX_SLOT_SIZE")?;
+    o.stream_threshold = size("RENOIR_STREAM_THRESHOLD")?;
     o.chunk_size = size("RENOIR_CHUNK_SIZE")?;
     o.chunk_strategy = env("RENOIR_CHUNK_STRATEGY");
     o.reader_slots = num("RENOIR_READER_SLOTS")?

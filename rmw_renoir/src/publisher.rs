@@ -63,6 +63,11 @@ impl Publisher {
             let w = unsafe { self.ty.serialize(msg, &mut buf) }?;
             return self.publish_serialized(&buf[..w]);
         }
+        let stream_from = self.inner.blob_config().stream_threshold;
+        if stream_from > 0 && n as u64 >= stream_from {
+            // SAFETY: forwarded.
+            return unsafe { self.publish_streaming(msg, n) };
+        }
         let mut slot = self.inner.loan(n)?;
         // SAFETY: forwarded; `slot` is exactly n bytes.
         let w = unsafe { self.ty.serialize(msg, &mut slot) }?;
@@ -72,6 +77,32 @@ impl Publisher {
             )));
         }
         self.inner.publish(slot, transport::now_ns())?;
+        self.events.touch();
+        Ok(())
+    }
+
+    /// A large message: its descriptor is published first, then it is
+    /// serialized into the slot while subscribers copy behind the
+    /// progress mark (docs/large-payloads.md, "streamed publish").
+    ///
+    /// # Safety
+    /// As [`Self::publish`]; `n` is the message's serialized size.
+    unsafe fn publish_streaming(&self, msg: *const c_void, n: usize) -> RResult<()> {
+        let slot = self.inner.loan(n)?;
+        let mut s = self.inner.publish_streaming(slot, transport::now_ns())?;
+        let (bytes, mut mark) = s.split();
+        // SAFETY: forwarded; `bytes` is exactly n bytes. A failure drops
+        // `s` unfinished: readers see the sample aborted.
+        let w = unsafe {
+            self.ty
+                .serialize_streaming(msg, bytes, &mut |k| mark.advance(k))
+        }?;
+        if w != n {
+            return Err(RmwError::error(format!(
+                "serialized {w} bytes, expected {n}"
+            )));
+        }
+        s.finish();
         self.events.touch();
         Ok(())
     }

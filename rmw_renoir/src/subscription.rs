@@ -78,8 +78,21 @@ impl Subscription {
     /// The next sample from the transport in this subscription's version
     /// of the type (schema evolution: samples of another version are
     /// migrated, or dropped when that fails).
-    fn pull(&self) -> Result<Option<Held>, transport::TakeError> {
-        while let Some(s) = self.inner.take()? {
+    /// `streaming`: a streamed sample may be returned before its
+    /// publisher finished writing it (only [`Self::take`] reads those, with
+    /// a gated deserialize; everything else reads a `Held` through `Deref`,
+    /// which waits for the rest).
+    fn pull(&self, streaming: bool) -> Result<Option<Held>, transport::TakeError> {
+        let take = || match streaming {
+            true => self.inner.take_streaming(),
+            false => self.inner.take(),
+        };
+        while let Some(s) = take()? {
+            if !self.incoming.has_foreign() {
+                // Not `route`: passing the bytes would wait for a streamed
+                // sample's last byte.
+                return Ok(Some(Held::Shm(s)));
+            }
             match self.incoming.route(&s.info().publisher_gid, &s) {
                 crate::schema_link::Route::Native => return Ok(Some(Held::Shm(s))),
                 crate::schema_link::Route::Migrated(b) => {
@@ -103,6 +116,11 @@ impl Subscription {
 
     /// The next sample that passes local-publication and content filters.
     pub fn next_sample(&self) -> RResult<Option<Held>> {
+        self.next_sample_with(false)
+    }
+
+    /// [`Self::next_sample`], streamed samples possibly still in progress.
+    fn next_sample_with(&self, streaming: bool) -> RResult<Option<Held>> {
         if lock(&self.on_new_message).is_some() {
             // Everything taken must have been announced to the callback.
             crate::listener::Listened::notify(self);
@@ -113,7 +131,7 @@ impl Subscription {
             return Ok(Some(s));
         }
         loop {
-            match self.pull() {
+            match self.pull(streaming) {
                 Ok(Some(s)) => {
                     *announced = announced.saturating_sub(1);
                     if self.acceptable(&s) {
@@ -170,12 +188,36 @@ impl Subscription {
         msg: *mut c_void,
         info: Option<&mut rmw_message_info_t>,
     ) -> RResult<bool> {
-        let Some(s) = self.next_sample()? else {
-            return Ok(false);
+        let s = loop {
+            let Some(s) = self.next_sample_with(true)? else {
+                return Ok(false);
+            };
+            self.events.touch();
+            match &s {
+                // A streamed sample still being written: the copy into the
+                // user's message follows the publisher's progress mark.
+                Held::Shm(x) if !x.is_complete() => {
+                    let gate = |k: usize| x.wait_written(k).map_err(|e| e.to_string());
+                    let mut why = String::new();
+                    // SAFETY: forwarded.
+                    if unsafe {
+                        self.ty
+                            .deserialize_gated(x.raw_bytes(), msg, &gate, &mut why)
+                    }? {
+                        break s;
+                    }
+                    crate::log::warn(&format!(
+                        "topic '{}': sample lost: {why}",
+                        self.topic.to_string_lossy()
+                    ));
+                }
+                _ => {
+                    // SAFETY: forwarded.
+                    unsafe { self.ty.deserialize(&s, msg) }?;
+                    break s;
+                }
+            }
         };
-        self.events.touch();
-        // SAFETY: forwarded.
-        unsafe { self.ty.deserialize(&s, msg) }?;
         if let Some(i) = info {
             self.fill_info(s.info(), i);
         }
@@ -241,7 +283,7 @@ impl Waitable for Subscription {
         // Pull samples through the filters so that rejected samples never
         // make rmw_wait return (and spin).
         let mut announced = self.announced.lock();
-        while let Ok(Some(s)) = self.pull() {
+        while let Ok(Some(s)) = self.pull(false) {
             if self.acceptable(&s) {
                 lock(&self.pending).push_back(s);
                 return true;

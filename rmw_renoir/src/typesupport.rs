@@ -80,6 +80,40 @@ impl MsgType {
 
     /// # Safety
     /// `msg` must be a valid, initialized message of this type.
+    /// # Safety
+    /// As [`Self::serialize`].
+    pub unsafe fn serialize_streaming(
+        &self,
+        msg: *const c_void,
+        out: &mut [u8],
+        progress: &mut dyn FnMut(usize),
+    ) -> RResult<usize> {
+        // SAFETY: forwarded.
+        unsafe { self.ts.serialize_streaming(msg, out, progress) }
+            .map_err(|e| RmwError::error(format!("serialize: {e}")))
+    }
+    /// Deserialize a sample its publisher is still writing; `Ok(false)`:
+    /// the publisher gave up, the sample is lost (`why`).
+    ///
+    /// # Safety
+    /// As [`Self::deserialize`].
+    pub unsafe fn deserialize_gated(
+        &self,
+        bytes: &[u8],
+        msg: *mut c_void,
+        gate: msg_support::cdr::Gate<'_>,
+        why: &mut String,
+    ) -> RResult<bool> {
+        // SAFETY: forwarded.
+        match unsafe { self.ts.deserialize_gated(bytes, msg, gate) } {
+            Ok(()) => Ok(true),
+            Err(msg_support::DeserializeError::Incomplete { reason, .. }) => {
+                *why = reason;
+                Ok(false)
+            }
+            Err(e) => Err(RmwError::error(format!("deserialize: {e}"))),
+        }
+    }
     pub unsafe fn deserialize(&self, bytes: &[u8], msg: *mut c_void) -> RResult<()> {
         // SAFETY: forwarded.
         unsafe { self.ts.deserialize(bytes, msg) }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::handle_cache::HandleCache;
 use super::introspect as ffi;
 use super::introspect::{RawMessageTypeSupport, RawServiceTypeSupport};
-use super::walk::{detach, read_message, write_message, Borrow, Counter};
-use crate::cdr::{split_header, Reader, Writer, ENCAPSULATION_LE};
+use super::walk::{detach, read_message, write_message, Borrow, Counter, ProgressWriter};
+use crate::cdr::{split_header, Gate, Reader, Writer, ENCAPSULATION_LE};
 use crate::error::{DeserializeError, ResolveError, SerializeError};
 use crate::layout::{Flavor, MessageLayout};
 
@@ -143,6 +143,67 @@ impl MessageTypeSupport {
     ) -> Result<usize, SerializeError> {
         // SAFETY: forwarded contract.
         unsafe { serialize(&self.layout, msg, out) }
+    }
+
+    /// Serializes like [`Self::serialize`] and, while copying large
+    /// primitive arrays, calls `progress(k)` each time bytes `0..k` of
+    /// `out` are final (a streamed publish: readers follow the writer).
+    /// Bytes are written front to back, each once.
+    ///
+    /// # Safety
+    /// As [`Self::serialized_size`].
+    pub unsafe fn serialize_streaming(
+        &self,
+        msg: *const c_void,
+        out: &mut [u8],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<usize, SerializeError> {
+        let capacity = out.len();
+        if capacity < ENCAPSULATION_LE.len() {
+            return Err(SerializeError::BufferTooSmall { capacity });
+        }
+        let (head, body) = out.split_at_mut(ENCAPSULATION_LE.len());
+        head.copy_from_slice(&ENCAPSULATION_LE);
+        let mut w = ProgressWriter {
+            w: Writer::new(body),
+            base: ENCAPSULATION_LE.len(),
+            progress,
+        };
+        // SAFETY: forwarded contract.
+        unsafe { write_message(&self.layout, msg as *const u8, &mut w) }.map_err(|e| match e {
+            SerializeError::BufferTooSmall { .. } => SerializeError::BufferTooSmall { capacity },
+            e => e,
+        })?;
+        Ok(w.w.position() + ENCAPSULATION_LE.len())
+    }
+
+    /// Deserializes like [`Self::deserialize`] from an input its producer
+    /// is still writing front to back: `gate(k)` waits until bytes `0..k`
+    /// are final and returns how many are. Large primitive arrays are
+    /// copied piece by piece as they become final, so this copy overlaps
+    /// the producer's. Nothing at or above the gate's answer is read.
+    ///
+    /// # Safety
+    /// As [`Self::deserialize`].
+    pub unsafe fn deserialize_gated(
+        &self,
+        bytes: &[u8],
+        msg: *mut c_void,
+        gate: Gate<'_>,
+    ) -> Result<(), DeserializeError> {
+        let head = ENCAPSULATION_LE.len().min(bytes.len());
+        let got =
+            gate(head).map_err(|reason| DeserializeError::Incomplete { offset: 0, reason })?;
+        if got < head {
+            return Err(DeserializeError::Incomplete {
+                offset: got,
+                reason: "the gate returned less than asked".into(),
+            });
+        }
+        let body = split_header(bytes)?;
+        let mut r = Reader::gated(body, ENCAPSULATION_LE.len(), gate);
+        // SAFETY: forwarded contract.
+        unsafe { read_message(&self.layout, msg as *mut u8, &mut r, &mut Borrow::none()) }
     }
 
     /// Convenience: size, allocate and serialize.

@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void};
 use std::mem::size_of;
 
 use super::bindings::c;
-use crate::cdr::{align_up, copy_from_le, copy_to_le, Reader, Writer};
+use crate::cdr::{align_up, copy_from_le, copy_to_le, Reader, Writer, PROGRESS_PIECE};
 use crate::error::{DeserializeError, SerializeError};
 use crate::layout::{Arity, Field, FieldType, Flavor, MessageLayout, Primitive};
 use crate::validate;
@@ -284,6 +284,48 @@ impl Sink for Writer<'_> {
     #[inline]
     fn position(&self) -> usize {
         Writer::position(self)
+    }
+}
+
+/// A [`Writer`] that reports how far the output is final during bulk
+/// copies of primitive arrays (a streamed publish: subscribers copy each
+/// piece while the next is written). Reported offsets count from the start
+/// of the whole output (`base` = the encapsulation header's length).
+pub(crate) struct ProgressWriter<'a, 'p> {
+    pub w: Writer<'a>,
+    pub base: usize,
+    pub progress: &'p mut dyn FnMut(usize),
+}
+
+impl Sink for ProgressWriter<'_, '_> {
+    #[inline]
+    fn prims(&mut self, align: usize, elem: usize, src: &[u8]) -> Result<(), SerializeError> {
+        if src.len() < 2 * PROGRESS_PIECE {
+            return self.w.prims(align, elem, src);
+        }
+        let start = align_up(self.w.position(), align);
+        let dst = self.w.reserve(align, src.len())?;
+        let mut at = 0;
+        while at < src.len() {
+            // PROGRESS_PIECE is a multiple of every element size.
+            let end = (at + PROGRESS_PIECE).min(src.len());
+            copy_to_le(&mut dst[at..end], &src[at..end], elem);
+            at = end;
+            (self.progress)(self.base + start + at);
+        }
+        Ok(())
+    }
+    #[inline]
+    fn u32(&mut self, v: u32) -> Result<(), SerializeError> {
+        self.w.put_u32(v)
+    }
+    #[inline]
+    fn bytes(&mut self, src: &[u8]) -> Result<(), SerializeError> {
+        Sink::bytes(&mut self.w, src)
+    }
+    #[inline]
+    fn position(&self) -> usize {
+        self.w.position()
     }
 }
 
@@ -723,8 +765,8 @@ unsafe fn assign_primitives(
             if unsafe { &*(p as *const RawSeq) }.size == n {
                 return Ok(false); // same size: the generic path copies in place
             }
-            let mut ahead = r.clone();
-            let src = ahead.take(prim.align(), total)?;
+            // Bounds first (nothing is allocated for a truncated input).
+            r.need(total)?;
             // SAFETY: exclusively borrowed sequence field; fini + init(0).
             unsafe { resize(Flavor::C, f, p, 0) }?;
             // SAFETY: plain C call returning the allocator by value.
@@ -740,16 +782,25 @@ unsafe fn assign_primitives(
                     len: n,
                 });
             }
-            // SAFETY: `d` has `total` writable bytes; `src` is `total` bytes
-            // of input that cannot overlap a fresh allocation.
-            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), d, total) };
+            // SAFETY: `d` has `total` writable bytes, exclusively ours.
+            let dst = unsafe { std::slice::from_raw_parts_mut(d, total) };
+            // Piece by piece for a streamed input (one piece otherwise).
+            let copied = r.take_progressive(prim.align(), total, elem, |at, piece| {
+                dst[at..at + piece.len()].copy_from_slice(piece)
+            });
+            if let Err(e) = copied {
+                if let Some(free) = a.deallocate {
+                    // SAFETY: the allocation above, freed by its allocator.
+                    unsafe { free(d.cast(), a.state) };
+                }
+                return Err(e);
+            }
             // SAFETY: a C sequence field; the storage is the default
             // allocator's, as its fini expects.
             let seq = unsafe { &mut *(p as *mut RawSeq) };
             seq.data = d;
             seq.size = n;
             seq.capacity = n;
-            *r = ahead;
             Ok(true)
         }
         Flavor::Cpp => {
@@ -830,14 +881,21 @@ unsafe fn read_elems(
                 offset: r.position(),
                 needed: usize::MAX,
             })?;
-            let src = r.take(prim.align(), total)?;
             if *prim == Primitive::Bool {
+                let src = r.take(prim.align(), total)?;
                 check_bools(r, src)?;
+                // SAFETY: `n * stride` bytes of element storage at `ptr`, exclusively ours.
+                let dst = unsafe { std::slice::from_raw_parts_mut(*ptr, total) };
+                dst.copy_from_slice(src);
+                return Ok(());
             }
             // SAFETY: `n * stride` bytes of element storage at `ptr`, exclusively ours.
             let dst = unsafe { std::slice::from_raw_parts_mut(*ptr, total) };
-            copy_from_le(dst, src, mem_size(*prim));
-            Ok(())
+            let elem = mem_size(*prim);
+            // Piece by piece for a streamed input (one piece otherwise).
+            r.take_progressive(prim.align(), total, elem, |at, piece| {
+                copy_from_le(&mut dst[at..at + piece.len()], piece, elem)
+            })
         }
         (FieldType::Primitive(_), Elems::Indirect { member, .. }) => {
             // std::vector<bool>

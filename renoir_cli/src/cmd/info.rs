@@ -125,6 +125,14 @@ fn print_large_payloads(i: &Info) {
     println!("large threshold {}", human_bytes(c.large_threshold));
     println!("max slot size   {}", human_bytes(c.max_slot_size));
     println!(
+        "stream from     {}",
+        if c.stream_threshold == 0 {
+            "never".to_string()
+        } else {
+            human_bytes(c.stream_threshold)
+        }
+    );
+    println!(
         "chunk size      {} ({})",
         human_bytes(c.chunk_size),
         c.chunk_strategy

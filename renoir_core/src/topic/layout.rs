@@ -19,7 +19,7 @@ use crate::sync::atomic::{AtomicU32, AtomicU64};
 use crate::ShmSafe;
 
 pub const PUB_MAGIC: u64 = u64::from_le_bytes(*b"RNRPUB01");
-pub const PUB_VERSION: u32 = 1;
+pub const PUB_VERSION: u32 = 2;
 /// Readers per publisher (two 64-bit holder words per slot).
 pub const MAX_READERS: usize = 128;
 /// Extra slots beyond the ring depth (loans in flight, samples held).
@@ -28,6 +28,8 @@ pub const EXTRA_SLOTS: u32 = 8;
 pub const MAX_SLOT_SIZE: u64 = 64 << 20;
 /// Largest sample (blob).
 pub const MAX_SAMPLE: usize = 1 << 30;
+/// `SlotCtl::written` of a streamed sample whose writer gave up.
+pub const WRITTEN_ABORTED: u64 = u64::MAX;
 /// `RingEntry::blob_gen` of a chunked sample.
 pub const CHUNKED: u32 = u32::MAX;
 /// Default inline slot size.
@@ -110,7 +112,12 @@ pub struct SlotCtl {
     pub blob_gen: AtomicU32,
     pub _pad: AtomicU32,
     pub blob_cap: AtomicU64,
-    pub _reserved: [AtomicU64; 4],
+    /// Bytes of the slot's current sample written so far: the sample's
+    /// length for an ordinary publish, rising from 0 for a streamed one
+    /// (published before it is written; `Publisher::publish_streaming`),
+    /// [`WRITTEN_ABORTED`] when its writer gave up.
+    pub written: AtomicU64,
+    pub _reserved: [AtomicU64; 3],
 }
 // SAFETY: as above.
 unsafe impl ShmSafe for SlotCtl {}

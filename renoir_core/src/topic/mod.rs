@@ -27,13 +27,18 @@ pub mod qos;
 mod subscriber;
 
 #[cfg(not(loom))]
-pub use publisher::{ChunkStats, CreatePublisherError, PublishError, Publisher, SampleMut};
+pub use publisher::{
+    ChunkStats, CreatePublisherError, Progress, PublishError, Publisher, SampleMut, StreamingSample,
+};
 pub use qos::{
     qos_compatible, Durability, EndpointKind, HashFilter, History, Liveliness, Qos, Reliability,
     TopicSpec,
 };
 #[cfg(not(loom))]
-pub use subscriber::{CreateSubscriberError, Sample, SampleInfo, Subscriber, TakeError};
+pub use subscriber::{
+    CreateSubscriberError, Sample, SampleInfo, StreamError, Subscriber, TakeError,
+    STREAM_STALL_TIMEOUT,
+};
 
 #[cfg(not(loom))]
 use crate::registry::{Domain, NodeHandle};

@@ -13,7 +13,7 @@ use crate::registry::{
     ep_key, mark_abandoned, now_unix_ns, Domain, EndpointReg, EndpointStats, NodeHandle,
     RegisterError,
 };
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,9 @@ enum SlotState {
     Free,
     Loaned,
     InRing(u64),
+    /// Published as sample `q` while its writer is still filling it
+    /// ([`StreamingSample`]); never reused until finished or aborted.
+    Streaming(u64),
 }
 
 struct Local {
@@ -205,6 +208,130 @@ impl Drop for SampleMut {
             }
             self.sh.update_pool_counter(&l);
         }
+    }
+}
+
+/// A sample already published whose bytes are still being written
+/// ([`Publisher::publish_streaming`]). Bytes below the progress mark are
+/// final and may be read by subscribers; write each byte once, in any
+/// order, but only above the mark.
+pub struct StreamingSample {
+    sh: Arc<PubShared>,
+    slot: u32,
+    len: usize,
+    blob: Option<(u32, Arc<Region>)>,
+    q: u64,
+    written: u64,
+    finished: bool,
+}
+
+impl std::fmt::Debug for StreamingSample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingSample")
+            .field("slot", &self.slot)
+            .field("len", &self.len)
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+/// The progress mark of a [`StreamingSample`], usable while its bytes are
+/// borrowed mutably (see [`StreamingSample::split`]).
+pub struct Progress<'a> {
+    word: &'a AtomicU64,
+    len: u64,
+    written: &'a mut u64,
+}
+
+impl Progress<'_> {
+    /// Bytes `0..upto` are written and final. Monotonic: a lower mark
+    /// than the current one is ignored; clamped to the sample length.
+    pub fn advance(&mut self, upto: usize) {
+        let upto = (upto as u64).min(self.len);
+        if upto > *self.written {
+            *self.written = upto;
+            // SYNC POINT (stream publish): Release orders our writes of
+            // bytes below `upto` before a reader's Acquire load of the
+            // mark that lets it read them (on ARM: a store-release after
+            // plain stores, the same pairing as a seqlock stamp).
+            self.word.store(upto, Ordering::Release);
+        }
+    }
+    /// The current mark.
+    pub fn written(&self) -> usize {
+        *self.written as usize
+    }
+}
+
+impl StreamingSample {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Sequence number of this sample (from 1).
+    pub fn sequence(&self) -> u64 {
+        self.q + 1
+    }
+
+    /// The sample's bytes and its progress mark.
+    pub fn split(&mut self) -> (&mut [u8], Progress<'_>) {
+        let (r, off) = match &self.blob {
+            Some((_, r)) => (&**r, r.payload_offset()),
+            None => (
+                &self.sh.data,
+                self.sh.data.payload_offset() + self.slot as usize * self.sh.lay.slot_size as usize,
+            ),
+        };
+        // SAFETY: the slot is in state Streaming, owned by this
+        // StreamingSample alone: `loan` gave it to the SampleMut we came
+        // from with no reader holding it, and it is not reused until
+        // `end_streaming`. Readers may read it concurrently, but only
+        // bytes below the progress mark, which we never write again
+        // (`Progress::advance` is monotonic and documented as "final").
+        let bytes = unsafe { r.bytes_mut(off, self.len) }.unwrap_or(&mut []);
+        let word = &self
+            .sh
+            .ctl
+            .get::<SlotCtl>(self.sh.lay.slot_off(self.slot as usize))
+            .expect("own layout")
+            .written;
+        (
+            bytes,
+            Progress {
+                word,
+                len: self.len as u64,
+                written: &mut self.written,
+            },
+        )
+    }
+
+    /// Bytes `0..upto` are written and final (see [`Progress::advance`]).
+    pub fn advance(&mut self, upto: usize) {
+        self.split().1.advance(upto);
+    }
+
+    /// Every byte is written: readers waiting for the rest continue.
+    pub fn finish(mut self) {
+        self.advance(self.len);
+        self.finished = true;
+        self.sh.end_streaming(self.slot, self.q);
+    }
+}
+
+impl Drop for StreamingSample {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // SYNC POINT: Release; readers that see the abort drop the sample
+        // (and never read the unwritten rest).
+        self.sh
+            .slot_ctl(self.slot as usize)
+            .written
+            .store(WRITTEN_ABORTED, Ordering::Release);
+        self.sh.end_streaming(self.slot, self.q);
     }
 }
 
@@ -351,7 +478,7 @@ impl PubShared {
                 let avail = match *st {
                     SlotState::Free => true,
                     SlotState::InRing(q) => volatile && q < min_all,
-                    SlotState::Loaned => false,
+                    SlotState::Loaned | SlotState::Streaming(_) => false,
                 };
                 if !avail || self.held(s) {
                     continue;
@@ -478,11 +605,65 @@ impl PubShared {
 
     fn publish_unchecked(&self, mut s: SampleMut, src_ts: i64) -> Result<u64, PublishError> {
         let (slot, gen, len) = (s.slot, s.blob.as_ref().map_or(0, |b| b.0), s.len);
+        // SYNC POINT: only the publisher writes `written`; published with
+        // the entry's Release stamp in `commit` (readers read it after
+        // their Acquire stamp load). The slot is ours (Loaned, no holder).
+        self.slot_ctl(slot as usize)
+            .written
+            .store(len as u64, Ordering::Relaxed);
         // On error `s` drops after `commit` released the lock, freeing its slot.
         self.commit(slot, gen, 0, None, len, src_ts, |l, q| {
             l.slots[slot as usize] = SlotState::InRing(q);
             s.done = true;
         })
+    }
+
+    /// Publish the descriptor of a loaned sample before its bytes are
+    /// written; the writer then reports progress through the returned
+    /// [`StreamingSample`].
+    fn publish_streaming(
+        self: &Arc<Self>,
+        mut s: SampleMut,
+        src_ts: i64,
+    ) -> Result<StreamingSample, PublishError> {
+        let (slot, gen, len) = (s.slot, s.blob.as_ref().map_or(0, |b| b.0), s.len);
+        // SYNC POINT: as in `publish_unchecked`: 0 written, published by
+        // the Release stamp; progress follows with Release stores.
+        self.slot_ctl(slot as usize)
+            .written
+            .store(0, Ordering::Relaxed);
+        let mut seq = 0;
+        self.commit(slot, gen, 0, None, len, src_ts, |l, q| {
+            l.slots[slot as usize] = SlotState::Streaming(q);
+            s.done = true;
+            seq = q;
+        })?;
+        Ok(StreamingSample {
+            sh: self.clone(),
+            slot,
+            len,
+            blob: s.blob.take(),
+            q: seq,
+            written: 0,
+            finished: false,
+        })
+    }
+
+    /// A streamed sample is complete (or abandoned): its slot becomes an
+    /// ordinary ring slot, or free if the ring already moved past it.
+    fn end_streaming(&self, slot: u32, q: u64) {
+        let mut l = self.lock();
+        let left_ring = l.head > q + self.lay.ring_cap as u64;
+        if let Some(st) = l.slots.get_mut(slot as usize) {
+            if *st == SlotState::Streaming(q) {
+                *st = if left_ring {
+                    SlotState::Free
+                } else {
+                    SlotState::InRing(q)
+                };
+            }
+        }
+        self.update_pool_counter(&l);
     }
 
     /// Copy a sample larger than `max_slot_size` into the chunk store and
@@ -1071,6 +1252,26 @@ impl Publisher {
             return Err(PublishError::ForeignSample);
         }
         self.sh.publish_unchecked(sample, source_timestamp_ns)
+    }
+
+    /// Publish a loaned sample *before* writing it: readers are woken now
+    /// and may read every byte below the mark set by
+    /// [`StreamingSample::advance`] while the rest is still being written
+    /// (a subscriber copying a camera frame follows the writer instead of
+    /// waiting for it: the two copies overlap). Readers that need the whole
+    /// sample ([`crate::topic::Subscriber::take`]) wait for
+    /// [`StreamingSample::finish`]; dropping the `StreamingSample`
+    /// unfinished aborts it (readers count it lost). Meant for samples in
+    /// large-sample segments; see docs/large-payloads.md.
+    pub fn publish_streaming(
+        &self,
+        sample: SampleMut,
+        source_timestamp_ns: i64,
+    ) -> Result<StreamingSample, PublishError> {
+        if !Arc::ptr_eq(&sample.sh, &self.sh) {
+            return Err(PublishError::ForeignSample);
+        }
+        self.sh.publish_streaming(sample, source_timestamp_ns)
     }
 
     /// Copy `bytes` into a loaned slot and publish it. Samples larger than

@@ -8,6 +8,7 @@ use super::layout::*;
 use super::publisher::{open_publisher, reader_key};
 use super::qos::{qos_compatible, Durability, EndpointKind, History, Qos, Reliability, TopicSpec};
 use crate::blob::{BlobDesc, BlobError, BlobStore, HeldBlob, SharedReader};
+use crate::platform::process::ProcessIdentity;
 use crate::region::{Access, Backend, Region};
 use crate::registry::slot::Claim;
 use crate::registry::{
@@ -40,7 +41,33 @@ pub enum TakeError {
     },
     #[error("publisher {segment}: chunked sample: {source}")]
     Chunked { segment: String, source: BlobError },
+    #[error("publisher {segment}: streamed sample {sequence} lost: {source}")]
+    Stream {
+        segment: String,
+        sequence: u64,
+        source: StreamError,
+    },
 }
+
+/// Waiting for the rest of a streamed sample failed (see
+/// [`crate::topic::Publisher::publish_streaming`]). The sample is lost.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    #[error("the publisher abandoned it after {written} of {len} bytes")]
+    Aborted { written: u64, len: u64 },
+    #[error("the publisher's process died after writing {written} of {len} bytes")]
+    WriterDied { written: u64, len: u64 },
+    #[error("no progress for {stalled_ms} ms after {written} of {len} bytes")]
+    Stalled {
+        written: u64,
+        len: u64,
+        stalled_ms: u64,
+    },
+}
+
+/// How long a reader waits for a live publisher that makes no progress on
+/// a streamed sample before giving the sample up.
+pub const STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Metadata of a taken sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +145,10 @@ pub(crate) struct Attached {
     verify: bool,
     /// Chunks of this publisher's store held zero-copy by our Samples.
     held_chunks: AtomicU32,
+    /// The publisher's process when we attached (from the segment name;
+    /// `None` if unknown): a streamed sample whose writer died is lost at
+    /// once instead of after the stall timeout.
+    writer: Option<ProcessIdentity>,
 }
 
 impl Attached {
@@ -382,6 +413,21 @@ impl Attached {
                 }
                 (off, Some(r))
             };
+            // SYNC POINT (stream publish): Acquire pairs with the
+            // publisher's Release store of the mark (`Progress::advance`,
+            // `StreamingSample` drop) or, for an ordinary sample, with the
+            // Release stamp that published `written = len`. Our holder bit
+            // keeps the slot from being reused, so the mark is this
+            // sample's. A mark above `len` (corrupt peer) counts as
+            // complete: every byte we read is inside the validated slot.
+            let written = sc.written.load(Ordering::Acquire);
+            if written == WRITTEN_ABORTED {
+                release(sc);
+                *lost += 1;
+                st.cursor = c + 1;
+                self.store_cursor(c + 1);
+                continue;
+            }
             st.cursor = c + 1;
             self.store_cursor(c + 1);
             drop(st);
@@ -402,6 +448,7 @@ impl Attached {
                 len: len_us,
                 blob,
                 chunked: None,
+                streaming: AtomicBool::new(written < len),
                 info: SampleInfo {
                     source_timestamp_ns: src_ts,
                     received_timestamp_ns: now_unix_ns() as i64,
@@ -485,6 +532,7 @@ impl Attached {
             len,
             blob: None,
             chunked: Some(Box::new(part)),
+            streaming: AtomicBool::new(false),
             info: SampleInfo {
                 source_timestamp_ns: src_ts,
                 received_timestamp_ns: now_unix_ns() as i64,
@@ -530,6 +578,8 @@ pub struct Sample {
     len: usize,
     blob: Option<Arc<Region>>,
     chunked: Option<Box<ChunkedPart>>,
+    /// Still being written by its publisher (streamed) when last looked.
+    streaming: AtomicBool,
     info: SampleInfo,
 }
 
@@ -551,6 +601,108 @@ impl Sample {
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether every byte is written. Only samples from
+    /// [`Subscriber::take_streaming`] can be incomplete.
+    pub fn is_complete(&self) -> bool {
+        // SYNC POINT: process-local cache of an Acquire-checked mark.
+        !self.streaming.load(Ordering::Relaxed) || self.written_now().is_ok_and(|w| w >= self.len)
+    }
+
+    fn written_now(&self) -> Result<usize, StreamError> {
+        let len = self.len as u64;
+        let Some(sc) = self.att.slot_ctl(self.slot as usize) else {
+            return Err(StreamError::Aborted { written: 0, len });
+        };
+        // SYNC POINT (stream publish): Acquire pairs with the publisher's
+        // Release store of the mark; bytes below it are visible.
+        let w = sc.written.load(Ordering::Acquire);
+        if w == WRITTEN_ABORTED {
+            return Err(StreamError::Aborted { written: 0, len });
+        }
+        if w >= len {
+            // SYNC POINT: process-local cache (the Acquire above ordered
+            // every byte).
+            self.streaming.store(false, Ordering::Relaxed);
+        }
+        Ok(w.min(len) as usize)
+    }
+
+    /// Wait until at least `need` bytes (capped at `len()`) of a streamed
+    /// sample are written; returns how many are. Bytes below the returned
+    /// count are final. Spins briefly, then yields, then naps; gives up
+    /// when the writer aborts, its process dies, or it makes no progress
+    /// for [`STREAM_STALL_TIMEOUT`].
+    pub fn wait_written(&self, need: usize) -> Result<usize, StreamError> {
+        // SYNC POINT: process-local cache, see `written_now`.
+        if !self.streaming.load(Ordering::Relaxed) {
+            return Ok(self.len);
+        }
+        let need = need.min(self.len);
+        let mut last = usize::MAX;
+        let mut spins = 0u32;
+        let mut since = Instant::now();
+        let mut checked = since;
+        loop {
+            let w = self.written_now()?;
+            if w >= need {
+                return Ok(w);
+            }
+            if w != last {
+                last = w;
+                spins = 0;
+                since = Instant::now();
+            }
+            spins += 1;
+            if spins < 128 {
+                std::hint::spin_loop();
+                continue;
+            }
+            if spins < 1024 {
+                std::thread::yield_now();
+                continue;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+            let now = Instant::now();
+            let (written, len) = (w as u64, self.len as u64);
+            if now.duration_since(checked) > Duration::from_millis(10) {
+                checked = now;
+                if self.att.writer.is_some_and(|p| !p.is_alive()) {
+                    // One last look: it may have finished just before dying.
+                    let w = self.written_now()?;
+                    if w >= need {
+                        return Ok(w);
+                    }
+                    return Err(StreamError::WriterDied { written, len });
+                }
+            }
+            let stalled = now.duration_since(since);
+            if stalled > STREAM_STALL_TIMEOUT {
+                return Err(StreamError::Stalled {
+                    written,
+                    len,
+                    stalled_ms: stalled.as_millis() as u64,
+                });
+            }
+        }
+    }
+
+    /// Wait until every byte is written (see [`Self::wait_written`]).
+    pub fn wait_complete(&self) -> Result<(), StreamError> {
+        self.wait_written(self.len).map(|_| ())
+    }
+
+    /// The whole sample's bytes, **including the part a streaming
+    /// publisher has not written yet**: read only below what
+    /// [`Self::wait_written`] returned (e.g. through a progress gate). For
+    /// complete samples this is the same slice as `Deref`.
+    pub fn raw_bytes(&self) -> &[u8] {
+        if self.chunked.is_some() {
+            return self;
+        }
+        let r = self.blob.as_deref().unwrap_or(&self.att.data);
+        r.bytes(self.off, self.len).unwrap_or(&[])
     }
 
     /// Whether this sample travelled in chunks (larger than the
@@ -607,11 +759,23 @@ impl std::ops::Deref for Sample {
                 v
             });
         }
+        // Only `take_streaming` hands out incomplete samples; its callers
+        // wait through `wait_written` first. A sample whose writer gave up
+        // reads as empty rather than exposing unwritten bytes.
+        if self.wait_complete().is_err() {
+            return &[];
+        }
         let r = self.blob.as_deref().unwrap_or(&self.att.data);
         // Validated when taken; an empty slice can only appear if the
         // mapping shrank, which mappings do not.
         r.bytes(self.off, self.len).unwrap_or(&[])
     }
+}
+
+/// The publisher's process, from its segment name `<d>_pub_<pid>_<id>_ctl`.
+fn writer_of(segment: &str) -> Option<ProcessIdentity> {
+    let pid: u32 = segment.split('_').nth(2)?.parse().ok()?;
+    ProcessIdentity::of_pid(pid)
 }
 
 impl Drop for Sample {
@@ -731,7 +895,16 @@ impl Subscriber {
 
     /// Take the next sample (from any matched publisher), zero copy.
     pub fn take(&self) -> Result<Option<Sample>, TakeError> {
-        self.inner.take()
+        self.inner.take(false)
+    }
+
+    /// Like [`Self::take`], but a streamed sample
+    /// ([`crate::topic::Publisher::publish_streaming`]) comes back as soon
+    /// as its descriptor is published: read it progressively with
+    /// [`Sample::wait_written`] and [`Sample::raw_bytes`] (a copy that
+    /// follows the writer), or call [`Sample::wait_complete`] first.
+    pub fn take_streaming(&self) -> Result<Option<Sample>, TakeError> {
+        self.inner.take(true)
     }
 
     /// Whether a `take` would return a sample now.
@@ -992,13 +1165,16 @@ impl SubInner {
                 abandoned: self.abandoned.clone(),
                 verify: self.verify,
                 held_chunks: AtomicU32::new(0),
+                writer: writer_of(&c.segment),
             });
         }
         Err("publisher has no free reader entry".into())
     }
 
     /// Take the next sample (from any matched publisher), zero copy.
-    pub fn take(&self) -> Result<Option<Sample>, TakeError> {
+    /// `streaming`: a streamed sample may come back before its publisher
+    /// finished writing it (else this waits for the rest).
+    pub fn take(&self, streaming: bool) -> Result<Option<Sample>, TakeError> {
         let mut st = self.lock();
         self.refresh(&mut st);
         let n = st.pubs.len();
@@ -1040,7 +1216,27 @@ impl SubInner {
         if lost > 0 {
             self.update_counters(&st);
         }
-        result
+        drop(st);
+        // The rest of a streamed sample is awaited outside our lock (a
+        // graph change or `has_data` from another thread is not held up).
+        match result {
+            Ok(Some(s)) if !streaming && !s.is_complete() => match s.wait_complete() {
+                Ok(()) => Ok(Some(s)),
+                Err(source) => {
+                    let (segment, sequence) = (s.att.ctl_name.clone(), s.info.sequence);
+                    drop(s);
+                    let mut st = self.lock();
+                    st.lost += 1;
+                    self.update_counters(&st);
+                    Err(TakeError::Stream {
+                        segment,
+                        sequence,
+                        source,
+                    })
+                }
+            },
+            r => r,
+        }
     }
 
     /// Whether a `take` would return a sample now.
