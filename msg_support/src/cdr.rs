@@ -133,6 +133,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Whether this reader follows a producer that may still be writing.
+    pub fn is_gated(&self) -> bool {
+        self.gate.is_some() && self.ready < self.buf.len()
+    }
+
+    /// Address of the next read aligned to `align` (for callers that need
+    /// the element alignment of the input itself).
+    pub fn next_addr(&self, align: usize) -> usize {
+        self.buf.as_ptr() as usize + align_up(self.pos, align)
+    }
+
     /// Waits (through the gate) until body bytes `..end` are final.
     #[cold]
     fn wait_ready(&mut self, end: usize) -> Result<(), DeserializeError> {

@@ -12,7 +12,16 @@ use std::cell::RefCell;
 
 #[test]
 fn gated_read_follows_the_gate_in_pieces() {
-    let ts = resolve(c_handle("sensor_msgs", "Image"));
+    gated_image(resolve(c_handle("sensor_msgs", "Image")));
+}
+
+/// rclcpp's representation: `std::vector` filled piece by piece.
+#[test]
+fn gated_read_fills_cpp_vectors_in_pieces() {
+    gated_image(resolve(cpp_handle("sensor_msgs", "Image")));
+}
+
+fn gated_image(ts: std::sync::Arc<msg_support::MessageTypeSupport>) {
     let bytes = image_cdr(640, 480); // 921,600 data bytes
     let step = 100 << 10;
     let asked = RefCell::new(Vec::new());
@@ -108,13 +117,19 @@ fn streaming_serialize_reports_final_prefixes_in_order() {
 /// of any element size): the result equals an ungated read.
 #[test]
 fn random_messages_read_the_same_through_an_odd_gate() {
-    for (pkg, name) in [
-        ("sensor_msgs", "LaserScan"),
-        ("sensor_msgs", "PointCloud2"),
-        ("test_msgs", "Arrays"),
-        ("test_msgs", "UnboundedSequences"),
+    for (pkg, name, cpp) in [
+        ("sensor_msgs", "LaserScan", false),
+        ("sensor_msgs", "PointCloud2", false),
+        ("test_msgs", "Arrays", false),
+        ("test_msgs", "UnboundedSequences", false),
+        ("sensor_msgs", "LaserScan", true),
+        ("test_msgs", "UnboundedSequences", true),
     ] {
-        let ts = resolve(c_handle(pkg, name));
+        let ts = resolve(if cpp {
+            cpp_handle(pkg, name)
+        } else {
+            c_handle(pkg, name)
+        });
         let mut checked = 0;
         for seed in 0..20u64 {
             let bytes = Gen::cdr(ts.layout(), seed, seed % 5 == 0);

@@ -26,9 +26,52 @@ bool assign_vector(void * v, const void * src, std::size_t n)
   }
 }
 
+// Piece `n` elements of a `total`-element array being filled front to back
+// (a streamed sample: each piece as soon as its producer wrote it). The
+// first piece clears and reserves once, so no piece reallocates; each
+// insert at the end of a trivially copyable vector is one memmove.
+template<typename T>
+bool append_vector(void * v, const void * src, std::size_t n, std::size_t total, bool first)
+{
+  if (reinterpret_cast<std::uintptr_t>(src) % alignof(T) != 0) {
+    return false;
+  }
+  try {
+    auto * vec = static_cast<std::vector<T> *>(v);
+    const T * p = static_cast<const T *>(src);
+    if (first) {
+      vec->clear();
+      vec->reserve(total);
+    }
+    vec->insert(vec->end(), p, p + n);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace
 
 extern "C" {
+
+bool renoir_cxx_vector_append(
+  void * v, int kind, const void * src, std::size_t n, std::size_t total, bool first)
+{
+  switch (kind) {
+    case 1: return append_vector<unsigned char>(v, src, n, total, first);
+    case 2: return append_vector<std::int8_t>(v, src, n, total, first);
+    case 3: return append_vector<std::uint16_t>(v, src, n, total, first);
+    case 4: return append_vector<std::int16_t>(v, src, n, total, first);
+    case 5: return append_vector<char16_t>(v, src, n, total, first);
+    case 6: return append_vector<std::uint32_t>(v, src, n, total, first);
+    case 7: return append_vector<std::int32_t>(v, src, n, total, first);
+    case 8: return append_vector<std::uint64_t>(v, src, n, total, first);
+    case 9: return append_vector<std::int64_t>(v, src, n, total, first);
+    case 10: return append_vector<float>(v, src, n, total, first);
+    case 11: return append_vector<double>(v, src, n, total, first);
+    default: return false;
+  }
+}
 
 // `kind` names the element type exactly as rosidl_generator_cpp declares
 // the vector (see walk.rs `cxx_vector_kind`).

@@ -50,6 +50,14 @@ extern "C" {
     fn renoir_cxx_u16string_data(s: *const c_void) -> *const u16;
     fn renoir_cxx_u16string_assign(s: *mut c_void, data: *const u16, n: usize) -> bool;
     fn renoir_cxx_vector_assign(v: *mut c_void, kind: i32, src: *const c_void, n: usize) -> bool;
+    fn renoir_cxx_vector_append(
+        v: *mut c_void,
+        kind: i32,
+        src: *const c_void,
+        n: usize,
+        total: usize,
+        first: bool,
+    ) -> bool;
 }
 
 /// The shim's code for `std::vector<T>` of primitive `p` (0: none).
@@ -807,6 +815,40 @@ unsafe fn assign_primitives(
             let kind = cxx_vector_kind(prim);
             if kind == 0 {
                 return Ok(false);
+            }
+            if r.is_gated() {
+                // A streamed input: append each piece as it is written.
+                // Misaligned input: the generic path (resize + copy).
+                if r.next_addr(prim.align()) % elem != 0 {
+                    return Ok(false);
+                }
+                let mut ok = true;
+                let mut first = true;
+                r.take_progressive(prim.align(), total, elem, |_, piece| {
+                    // SAFETY: `p` is the std::vector of the type `kind`
+                    // names; the shim appends piece.len()/elem elements
+                    // (reserved once for n) and catches exceptions.
+                    ok = ok
+                        && unsafe {
+                            renoir_cxx_vector_append(
+                                p as *mut c_void,
+                                kind,
+                                piece.as_ptr().cast(),
+                                piece.len() / elem,
+                                n,
+                                first,
+                            )
+                        };
+                    first = false;
+                })?;
+                return if ok {
+                    Ok(true)
+                } else {
+                    Err(DeserializeError::ResizeFailed {
+                        field: f.name.clone(),
+                        len: n,
+                    })
+                };
             }
             let mut ahead = r.clone();
             let src = ahead.take(prim.align(), total)?;
