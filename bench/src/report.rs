@@ -577,26 +577,40 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
         .push_str("; rcl_publish serializes the message into shared memory: one copy");
     v.push(next);
     // Not a target of its own: where the loaned take's latency goes. The
-    // take call alone (rcl_take_loaned_message) against its 1 KB value.
-    let call: Vec<f64> = FLAT_SIZES
-        .iter()
-        .filter_map(|k| sweep_row(rows, k, RENOIR, "loan"))
-        .filter_map(|r| r.median.as_ref())
-        .map(|m| m.take_call_p50_us)
-        .filter(|x| x.is_finite() && *x > 0.0)
-        .collect();
+    // take call alone (rcl_take_loaned_message) against its 1 KB value, for
+    // samples complete when announced (native publisher). After
+    // rcl_publish, messages of 1 MiB or more are streamed (announced before
+    // they are serialized), so that take call also waits for the last byte.
+    let calls = |take: &str| -> Vec<f64> {
+        FLAT_SIZES
+            .iter()
+            .filter_map(|k| sweep_row(rows, k, RENOIR, take))
+            .filter_map(|r| r.median.as_ref())
+            .map(|m| m.take_call_p50_us)
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .collect()
+    };
+    let call = calls(NATIVE_LOAN);
     if call.len() == FLAT_SIZES.len() {
         let lo = call.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = call.iter().copied().fold(0.0f64, f64::max);
+        let mut detail = format!(
+            "rcl_take_loaned_message p50 {} to {}, max/min {:.2}x (native publisher)",
+            fmt_us(lo),
+            fmt_us(hi),
+            hi / lo
+        );
+        let after_rcl = calls("loan");
+        if let Some(h) = after_rcl.iter().copied().reduce(f64::max) {
+            detail.push_str(&format!(
+                "; after rcl_publish up to {} (streamed samples: the call waits for the last byte)",
+                fmt_us(h)
+            ));
+        }
         v.push(Target {
             name: "(for reference) the loaned take call alone flat within 2x, 1 KB to 25 MB".into(),
             met: Some(hi / lo <= 2.0),
-            detail: format!(
-                "rcl_take_loaned_message p50 {} to {}, max/min {:.2}x",
-                fmt_us(lo),
-                fmt_us(hi),
-                hi / lo
-            ),
+            detail,
         });
     }
     v
