@@ -177,28 +177,33 @@ impl<'a> Reader<'a> {
         self.buf.len().saturating_sub(self.pos)
     }
 
-    /// Takes `n` bytes after aligning to `align`.
+    /// The bounds-checked range of the next `n` bytes aligned to `align`.
     #[inline]
-    pub fn take(&mut self, align: usize, n: usize) -> Result<&'a [u8], DeserializeError> {
+    fn span(&self, align: usize, n: usize) -> Result<(usize, usize), DeserializeError> {
         let start = align_up(self.pos, align);
-        let end = start.checked_add(n).ok_or(DeserializeError::Truncated {
-            offset: self.pos,
-            needed: usize::MAX,
-        })?;
-        let buf: &'a [u8] = self.buf;
-        match buf.get(start..end) {
-            Some(s) => {
-                if end > self.ready {
-                    self.wait_ready(end)?;
-                }
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(DeserializeError::Truncated {
+        match start.checked_add(n) {
+            Some(end) if end <= self.buf.len() => Ok((start, end)),
+            Some(end) => Err(DeserializeError::Truncated {
                 offset: self.pos,
                 needed: end - self.pos.min(end),
             }),
+            None => Err(DeserializeError::Truncated {
+                offset: self.pos,
+                needed: usize::MAX,
+            }),
         }
+    }
+
+    /// Takes `n` bytes after aligning to `align`.
+    #[inline]
+    pub fn take(&mut self, align: usize, n: usize) -> Result<&'a [u8], DeserializeError> {
+        let (start, end) = self.span(align, n)?;
+        if end > self.ready {
+            self.wait_ready(end)?;
+        }
+        self.pos = end;
+        let buf: &'a [u8] = self.buf;
+        Ok(&buf[start..end])
     }
 
     /// Takes `n` bytes after aligning to `align` like [`Self::take`], handing
@@ -213,18 +218,8 @@ impl<'a> Reader<'a> {
         unit: usize,
         mut f: impl FnMut(usize, &'a [u8]),
     ) -> Result<(), DeserializeError> {
-        let start = align_up(self.pos, align);
-        let end = start.checked_add(n).ok_or(DeserializeError::Truncated {
-            offset: self.pos,
-            needed: usize::MAX,
-        })?;
+        let (start, end) = self.span(align, n)?;
         let buf: &'a [u8] = self.buf;
-        if buf.get(start..end).is_none() {
-            return Err(DeserializeError::Truncated {
-                offset: self.pos,
-                needed: end - self.pos.min(end),
-            });
-        }
         let unit = unit.max(1);
         let mut at = start;
         while at < end {

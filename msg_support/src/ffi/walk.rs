@@ -819,7 +819,7 @@ unsafe fn assign_primitives(
             if r.is_gated() {
                 // A streamed input: append each piece as it is written.
                 // Misaligned input: the generic path (resize + copy).
-                if r.next_addr(prim.align()) % elem != 0 {
+                if !r.next_addr(prim.align()).is_multiple_of(elem) {
                     return Ok(false);
                 }
                 let mut ok = true;

@@ -181,15 +181,25 @@ impl std::ops::Deref for SampleMut {
     }
 }
 
+/// Where the bytes of `slot` live: its large-sample segment, or its inline
+/// slot in the data segment.
+fn slot_bytes<'a>(
+    sh: &'a PubShared,
+    slot: u32,
+    blob: &'a Option<(u32, Arc<Region>)>,
+) -> (&'a Region, usize) {
+    match blob {
+        Some((_, r)) => (&**r, r.payload_offset()),
+        None => (
+            &sh.data,
+            sh.data.payload_offset() + slot as usize * sh.lay.slot_size as usize,
+        ),
+    }
+}
+
 impl std::ops::DerefMut for SampleMut {
     fn deref_mut(&mut self) -> &mut [u8] {
-        let (r, off) = match &self.blob {
-            Some((_, r)) => (&**r, r.payload_offset()),
-            None => (
-                &self.sh.data,
-                self.sh.data.payload_offset() + self.slot as usize * self.sh.lay.slot_size as usize,
-            ),
-        };
+        let (r, off) = slot_bytes(&self.sh, self.slot, &self.blob);
         // SAFETY: the slot is in state Loaned, lent exclusively to this
         // SampleMut: `loan` checked that no reader holds it (holder bits 0)
         // after invalidating every ring entry that referenced it, so no
@@ -277,13 +287,7 @@ impl StreamingSample {
 
     /// The sample's bytes and its progress mark.
     pub fn split(&mut self) -> (&mut [u8], Progress<'_>) {
-        let (r, off) = match &self.blob {
-            Some((_, r)) => (&**r, r.payload_offset()),
-            None => (
-                &self.sh.data,
-                self.sh.data.payload_offset() + self.slot as usize * self.sh.lay.slot_size as usize,
-            ),
-        };
+        let (r, off) = slot_bytes(&self.sh, self.slot, &self.blob);
         // SAFETY: the slot is in state Streaming, owned by this
         // StreamingSample alone: `loan` gave it to the SampleMut we came
         // from with no reader holding it, and it is not reused until
@@ -1248,10 +1252,15 @@ impl Publisher {
         sample: SampleMut,
         source_timestamp_ns: i64,
     ) -> Result<u64, PublishError> {
-        if !Arc::ptr_eq(&sample.sh, &self.sh) {
-            return Err(PublishError::ForeignSample);
-        }
+        self.own(&sample)?;
         self.sh.publish_unchecked(sample, source_timestamp_ns)
+    }
+
+    fn own(&self, sample: &SampleMut) -> Result<(), PublishError> {
+        match Arc::ptr_eq(&sample.sh, &self.sh) {
+            true => Ok(()),
+            false => Err(PublishError::ForeignSample),
+        }
     }
 
     /// Publish a loaned sample *before* writing it: readers are woken now
@@ -1268,9 +1277,7 @@ impl Publisher {
         sample: SampleMut,
         source_timestamp_ns: i64,
     ) -> Result<StreamingSample, PublishError> {
-        if !Arc::ptr_eq(&sample.sh, &self.sh) {
-            return Err(PublishError::ForeignSample);
-        }
+        self.own(&sample)?;
         self.sh.publish_streaming(sample, source_timestamp_ns)
     }
 
